@@ -1,0 +1,95 @@
+"""Command line: ``python -m benchmarks run|check|list``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description="clbench: continual-learning benchmarks")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, help_ in (("run", "run a suite and write one JSON per run"), ("check", "validate a suite, run nothing")):
+        s = sub.add_parser(name, help=help_)
+        s.add_argument("--suite", default="quick", help="suite name (benchmarks/suites/NAME.toml) or a .toml path")
+        s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a suite value, e.g. --set train.epochs=2 --set suite.seeds=[0]")
+        s.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="overrides [suite] device")
+    r = sub.choices["run"]
+    r.add_argument("--results", default="results", help="results folder (default: results)")
+    r.add_argument("--jobs", type=int, default=1, help="runs in parallel (worker processes)")
+    r.add_argument("--executor", choices=("local", "ray"), default="local")
+    r.add_argument("--ray-address", default=None, help="Ray cluster to join ('auto' or host:port)")
+    r.add_argument("--skip-failed", action="store_true", help="do not retry runs recorded as failed")
+    r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    sub.add_parser("list", help="list registered scenarios, models, strategies and suites")
+    return p
+
+
+def _list() -> int:
+    from benchmarks.config import SUITES_DIR
+    from benchmarks.models import MODELS
+    from benchmarks.scenarios import SCENARIOS
+    from strategies import STRATEGIES
+
+    for title, reg in (("scenarios", SCENARIOS), ("models", MODELS), ("strategies", STRATEGIES)):
+        print(f"{title}:")
+        for name in reg:
+            entry = reg.get(name)
+            where = entry.meta.get("settings")
+            extra = f"  [{', '.join(where)}]" if where else ""
+            print(f"  {name:28s} {entry.doc}{extra}")
+    print("suites:", ", ".join(sorted(p.stem for p in SUITES_DIR.glob("*.toml"))))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code (2 for configuration errors)."""
+    args = _parser().parse_args(argv)
+    if args.command == "list":
+        return _list()
+    from benchmarks.config import ConfigError, load_suite
+
+    try:
+        specs = load_suite(args.suite, args.overrides, device=args.device)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "check":
+        print(f"suite {args.suite!r} is valid: {len(specs)} runs")
+        return 0
+    return _run(args, specs)
+
+
+def _run(args, specs) -> int:
+    from benchmarks.executors import make_executor
+    from benchmarks.preflight import preflight
+    from benchmarks.suite import run_suite
+
+    problems = preflight(specs)
+    if problems:
+        print("error: cannot start:\n  - " + "\n  - ".join(problems), file=sys.stderr)
+        return 2
+    options = {"address": args.ray_address} if args.executor == "ray" else {}
+    executor = make_executor(args.executor, args.jobs, **options)
+    t0 = time.time()
+    try:
+        summary = run_suite(specs, Path(args.results), executor, retry_failed=not args.skip_failed)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished runs are saved; run the same command again to resume", file=sys.stderr)
+        return 130
+    print(f"{summary.line()} in {time.time() - t0:.0f} s; results in {args.results}/")
+    if not args.no_report:
+        _report(Path(args.results))
+    return 0 if summary.failed == 0 else 1
+
+
+def _report(results: Path) -> None:
+    try:
+        from reports import build_report
+    except ImportError:
+        print("(report generator not available)")
+        return
+    print(f"report: {build_report(results, results / 'report')}")

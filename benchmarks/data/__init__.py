@@ -1,0 +1,1 @@
+"""Data sets: loaders with an offline mirror, and tensor datasets that Avalanche can split."""

@@ -1,0 +1,138 @@
+"""Validate a suite document and expand it into RunSpecs; collects every problem before raising."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Mapping
+
+from benchmarks.config import _SCENARIO_RESERVED, RunSpec, SuiteMeta
+from benchmarks.typed import ConfigError, build, to_dict
+
+_TOP_LEVEL = ("suite", "train", "hparams", "variants", "scenarios")
+
+
+def _hint(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(choices)}"
+
+
+class SuiteExpander:
+    """Turns a parsed suite TOML into run specs. Problems go to ``self.errors``; ``run`` raises them."""
+
+    def __init__(self, doc: Mapping[str, Any], *, name: str, where: str) -> None:
+        from benchmarks.models import MODELS
+        from benchmarks.scenarios import SCENARIOS
+        from strategies import STRATEGIES
+
+        self.doc, self.name, self.where = doc, name, where
+        self.errors: list[str] = []
+        self.scenarios, self.models, self.strategies = SCENARIOS, MODELS, STRATEGIES
+
+    def run(self) -> list[RunSpec]:
+        """All run specs of the suite, or ConfigError with every problem found."""
+        for key in self.doc:
+            if key not in _TOP_LEVEL:
+                self.errors.append(f"{self.where}: unknown table [{key}]{_hint(key, list(_TOP_LEVEL))}")
+        meta = build(SuiteMeta, self.doc.get("suite", {}), f"{self.where} [suite]", self.errors)
+        self._check_hparam_tables(self.doc.get("hparams", {}), f"{self.where} [hparams]")
+        variants = self._variants()
+        specs: list[RunSpec] = []
+        scenarios = self.doc.get("scenarios", {})
+        if not scenarios:
+            self.errors.append(f"{self.where}: no [scenarios.<name>] table; add at least one scenario")
+        for sname, table in scenarios.items():
+            specs += self._scenario(sname, table, meta, variants)
+        if self.errors:
+            raise ConfigError(self.errors)
+        return specs
+
+    # -- strategies and variants -------------------------------------------------------------
+    def _check_hparam_tables(self, tables: Mapping[str, Any], where: str, extra: tuple[str, ...] = ()) -> None:
+        for key in tables:
+            if key not in self.strategies and key not in extra:
+                names = self.strategies.names() + list(extra)
+                self.errors.append(f"{where}: unknown strategy {key!r}{_hint(key, names)}")
+
+    def _variants(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for vname, table in self.doc.get("variants", {}).items():
+            where = f"{self.where} [variants.{vname}]"
+            base = table.get("strategy")
+            unknown = set(table) - {"strategy", "hparams", "train"}
+            for key in sorted(unknown):
+                self.errors.append(f"{where}: unknown key {key!r}; a variant has strategy, hparams, train")
+            if vname in self.strategies:
+                self.errors.append(f"{where}: {vname!r} is already a registered strategy; rename the variant")
+            elif base not in self.strategies:
+                self.errors.append(
+                    f"{where}: strategy = {base!r} is not a registered strategy{_hint(str(base), self.strategies.names())}"
+                )
+            else:
+                out[vname] = {"strategy": base, "hparams": table.get("hparams", {}), "train": table.get("train", {})}
+        return out
+
+    # -- scenarios -----------------------------------------------------------------------------
+    def _scenario(self, sname: str, table: Mapping[str, Any], meta, variants) -> list[RunSpec]:
+        where = f"{self.where} [scenarios.{sname}]"
+        entry_name = table.get("scenario", sname)
+        if entry_name not in self.scenarios:
+            self.errors.append(f"{where}: unknown scenario {entry_name!r}{self.scenarios.suggest(entry_name)}; "
+                               f"known: {', '.join(self.scenarios.names())}")
+            return []
+        entry = self.scenarios.get(entry_name)
+        params = {k: v for k, v in table.items() if k not in _SCENARIO_RESERVED}
+        sparams = build(entry.params, params, where, self.errors)
+        model = self._model(table.get("model", {}), entry, where)
+        seeds = tuple(table.get("seeds", meta.seeds if meta else (0,)))
+        names = table.get("strategies", meta.strategies if meta else ())
+        if not names:
+            self.errors.append(f"{where}: no strategies (set [suite] strategies or this scenario's strategies)")
+        self._check_hparam_tables(table.get("hparams", {}), f"{where} hparams", tuple(variants))
+        if sparams is None or model is None or meta is None:
+            return []
+        specs = []
+        for strategy in names:
+            specs += self._runs(sname, entry, sparams, model, strategy, table, meta, variants, seeds, where)
+        return specs
+
+    def _model(self, table: Mapping[str, Any], entry, where: str) -> dict[str, Any] | None:
+        name = table.get("name", entry.meta["default_model"])
+        if name not in self.models:
+            self.errors.append(f"{where} model: unknown model {name!r}{self.models.suggest(name)}")
+            return None
+        mentry = self.models.get(name)
+        params = build(mentry.params, {k: v for k, v in table.items() if k != "name"}, f"{where} model", self.errors)
+        return None if params is None else {"name": name, **to_dict(params)}
+
+    def _runs(self, sname, entry, sparams, model, strategy, table, meta, variants, seeds, where) -> list[RunSpec]:
+        from strategies import StrategyNotApplicable, TrainConfig, check_applicable
+
+        variant = variants.get(strategy)
+        base = variant["strategy"] if variant else strategy
+        if base not in self.strategies:
+            names = self.strategies.names() + list(variants)
+            self.errors.append(f"{where}: unknown strategy {strategy!r}{_hint(strategy, names)}")
+            return []
+        setting = entry.meta["setting"]
+        try:
+            check_applicable(base, setting, bool(self.models.get(model["name"]).meta.get("transformer")))
+        except StrategyNotApplicable as exc:
+            self.errors.append(f"{where}: {exc}; remove it from this scenario's strategies")
+            return []
+        sentry = self.strategies.get(base)
+        hp = {**sentry.meta["per_setting"].get(setting, {}), **self.doc.get("hparams", {}).get(base, {})}
+        hp.update(variant["hparams"] if variant else {})
+        hp.update(table.get("hparams", {}).get(strategy, {}))
+        params = build(sentry.params, hp, f"{where} strategy {strategy!r}", self.errors)
+        train_raw = {**self.doc.get("train", {}), **table.get("train", {}), **(variant["train"] if variant else {})}
+        train = build(TrainConfig, train_raw, f"{where} train (strategy {strategy!r})", self.errors)
+        if params is None or train is None:
+            return []
+        return [
+            RunSpec(
+                suite=self.name, scenario=sname, scenario_entry=entry.name, setting=setting,
+                strategy=strategy, strategy_entry=base, seed=seed, device=meta.device, reference=meta.reference,
+                scenario_params=to_dict(sparams), model=model, strategy_params=to_dict(params), train=to_dict(train),
+            )
+            for seed in seeds
+        ]

@@ -1,0 +1,8 @@
+"""Model registry: ``builder(params, info: ScenarioInfo) -> nn.Module``."""
+
+from __future__ import annotations
+
+from benchmarks.registry import Registry
+
+#: name -> builder(params, info). Metadata: modality ("image" | "text" | "any"), transformer (bool).
+MODELS: Registry = Registry("model")

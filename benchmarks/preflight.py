@@ -1,0 +1,30 @@
+"""Checks before any training: data present (or obtainable), devices available, solvers installed."""
+
+from __future__ import annotations
+
+from benchmarks.config import RunSpec
+
+
+def preflight(specs: list[RunSpec]) -> list[str]:
+    """Problems that would make runs fail; empty when the suite can start."""
+    problems: list[str] = []
+    families = {s.scenario_entry.split("_")[0] + "_" + s.scenario_entry.split("_")[1] for s in specs}
+    if "split_mnist" in families:
+        try:
+            from benchmarks.data.mnist import load_mnist
+
+            load_mnist(True)
+            load_mnist(False)
+        except Exception as exc:  # DataMissingError and checksum errors name the fix
+            problems.append(str(exc))
+    if any(s.device == "cuda" for s in specs):
+        import torch
+
+        if not torch.cuda.is_available():
+            problems.append("device 'cuda' requested but torch sees no CUDA GPU; use --device cpu or auto")
+    if any(s.strategy_entry == "gem" for s in specs):
+        try:
+            import quadprog  # noqa: F401
+        except ImportError:
+            problems.append("strategy 'gem' needs the QP solver quadprog: pip install quadprog")
+    return problems

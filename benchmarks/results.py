@@ -1,0 +1,96 @@
+"""Results files: one JSON per run, written atomically; loading without torch or avalanche.
+
+Stable keys that scripts (and the report) rely on, schema version 1:
+
+    schema_version  int, 1
+    run_id          str, hash of the resolved run config (scenario, model, strategy, train, seed)
+    suite           str, suite the run came from
+    scenario        str, registered scenario name (e.g. "split_mnist_class_il")
+    setting         str, "class_il" | "task_il" | "domain_il"
+    strategy        str, registered strategy name (e.g. "replay")
+    seed            int
+    status          "ok" | "failed"
+    error           null | {"type", "message", "traceback", "experience"}  (experience reached, 0-based)
+    accuracy_matrix list of rows; row i = accuracies (fractions in [0,1]) on every experience of the
+                    test stream after training experience i (fewer rows than T when a run failed)
+    initial_accuracy list of T accuracies of the untrained model (for FWT) or null
+    metrics         {"average_accuracy", "average_incremental_accuracy", "forgetting", "bwt", "fwt",
+                     "avalanche_forgetting"} (null where undefined or when the run failed)
+    train_time_s    list, wall seconds of training on each experience
+    eval_time_s     list, wall seconds of evaluation after each experience
+    total_time_s    float
+    peak_memory_mb  {"rss": float, "cuda": float | null}
+    replay_memory   {"samples": int, "bytes": int}  (what the strategy stores of past data; 0 if none)
+    config          full resolved config {"scenario": {...}, "model": {...}, "strategy": {...},
+                    "train": {...}, "seed": int}
+    seeds           {"global", "class_order", "model_init", "data_order"}
+    provenance      {"git_commit", "git_dirty", "packages": {name: version}, "python", "platform",
+                     "device", "device_name", "hostname", "started_at", "finished_at", "command"}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+SCHEMA_VERSION = 1
+REQUIRED_KEYS = ("schema_version", "scenario", "strategy", "seed", "status", "accuracy_matrix", "metrics")
+
+
+def run_filename(scenario: str, strategy: str, seed: int, run_id: str) -> str:
+    """File name of a run's results; the run id makes names unique per resolved config."""
+    safe = strategy.replace("+", "-plus-")
+    return f"{scenario}__{safe}__seed{seed}__{run_id[:10]}.json"
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON so that readers never see a half-written file (temp file + fsync + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1, sort_keys=False, allow_nan=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def load_result(path: Path) -> dict[str, Any]:
+    """Load one results file and check its schema version and stable keys."""
+    with open(path) as fh:
+        data = json.load(fh)
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise ValueError(f"{path}: not a clbench results file (missing keys {missing})")
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise ValueError(
+            f"{path}: schema_version {data['schema_version']} is not supported "
+            f"(this clbench reads version {SCHEMA_VERSION})"
+        )
+    return data
+
+
+def iter_result_files(folder: Path) -> Iterator[Path]:
+    """All results files below a folder (recursively), in a stable order; temp files skipped."""
+    for p in sorted(Path(folder).rglob("*.json")):
+        if p.name.startswith(".") or "report" in p.relative_to(folder).parts[:-1]:
+            continue
+        yield p
+
+
+def load_results(folder: Path) -> list[dict[str, Any]]:
+    """Load every results file below a folder; files that are not results raise a clear error."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"results folder {folder} does not exist (run `make bench` first)")
+    return [load_result(p) for p in iter_result_files(folder)]

@@ -1,0 +1,162 @@
+"""Execute one run: seed, build scenario/model/strategy, train on each experience, evaluate, record.
+
+``run_one(spec)`` never raises for a failure inside the run: it returns a results dict with
+``status = "failed"``, the error and the experience reached, plus whatever rows of R were finished.
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from benchmarks.config import RunSpec
+from benchmarks.metrics import all_metrics
+from benchmarks.provenance import provenance
+from benchmarks.results import SCHEMA_VERSION
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) generators."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+def resolve_device(requested: str):
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is an error that says so."""
+    import torch
+
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but torch sees no CUDA GPU; use --device cpu or auto")
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(requested)
+
+
+@dataclass
+class RunState:
+    """What a run has produced so far (kept when it fails part-way)."""
+
+    rows: list[list[float]] = field(default_factory=list)
+    train_time: list[float] = field(default_factory=list)
+    eval_time: list[float] = field(default_factory=list)
+    initial: list[float] | None = None
+    experience: int = -1  # experience being trained (-1 = setup)
+    memory: dict[str, int] = field(default_factory=lambda: {"samples": 0, "bytes": 0})
+    device: str = "cpu"
+
+
+def _build(spec: RunSpec, device):
+    """Scenario, strategy and scenario info for a spec (seeded)."""
+    from benchmarks.evaluation import make_evaluator
+    from benchmarks.guards import FiniteLossGuard
+    from benchmarks.models import MODELS, build_model
+    from benchmarks.scenarios import SCENARIOS, build_scenario
+    from strategies import STRATEGIES, StrategyContext, TrainConfig
+
+    sentry = SCENARIOS.get(spec.scenario_entry)
+    scenario = build_scenario(spec.scenario_entry, sentry.params(**_tuples(spec.scenario_params)), seed=spec.seed)
+    mparams = {k: v for k, v in spec.model.items() if k != "name"}
+    seed_everything(spec.seed)  # model init depends on the seed only, not on data loading
+    model = build_model(spec.model["name"], MODELS.get(spec.model["name"]).params(**_tuples(mparams)), scenario.info)
+    entry = STRATEGIES.get(spec.strategy_entry)
+    ctx = StrategyContext(
+        model=model, info=scenario.info, train=TrainConfig(**spec.train), device=device,
+        evaluator=make_evaluator(), plugins=[FiniteLossGuard()], seed=spec.seed,
+    )
+    strategy = entry.builder(ctx, entry.params(**_tuples(spec.strategy_params)))
+    return scenario, strategy
+
+
+def _tuples(d: dict[str, Any]) -> dict[str, Any]:
+    """JSON lists back to the tuples frozen params use."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
+    """The experiment loop; fills ``state`` as it goes so a failure keeps finished rows."""
+    from benchmarks.evaluation import accuracy_row
+    from benchmarks.memory import replay_memory
+
+    device = resolve_device(spec.device)
+    state.device = str(device)
+    scenario, strategy = _build(spec, device)
+    bench, T = scenario.benchmark, scenario.info.n_experiences
+    seed_everything(spec.seed + 1)  # data order
+    for i, experience in enumerate(bench.train_stream):
+        state.experience = i
+        t0 = time.perf_counter()
+        strategy.train(experience)
+        state.train_time.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        state.rows.append(accuracy_row(strategy.eval(bench.test_stream), T))
+        state.eval_time.append(time.perf_counter() - t0)
+    state.memory = replay_memory(strategy, scenario.info.sample_bytes, len(experience.dataset))
+
+
+def _peak_memory(device: str) -> dict[str, float | None]:
+    import torch
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB -> MiB on Linux
+    cuda = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+    return {"rss": rss, "cuda": cuda}
+
+
+def run_one(spec: RunSpec) -> dict[str, Any]:
+    """Execute a run and return its results dict (status "ok" or "failed"); never raises for run errors."""
+    started = time.time()
+    state = RunState()
+    error = None
+    try:
+        with warnings.catch_warnings():
+            # Avalanche 0.6.0 warns on every replay update and about the logger-less evaluator.
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message="No loggers specified")
+            _train_and_evaluate(spec, state)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # a failing run is recorded, the suite goes on
+        error = {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "traceback": traceback.format_exc(limit=20),
+            "experience": state.experience,
+        }
+    return _result(spec, state, error, started)
+
+
+def _result(spec: RunSpec, state: RunState, error: dict | None, started: float) -> dict[str, Any]:
+    complete = error is None and len(state.rows) > 0
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": spec.run_id,
+        "suite": spec.suite,
+        "reference": spec.reference,
+        "scenario": spec.scenario,
+        "setting": spec.setting,
+        "strategy": spec.strategy,
+        "seed": spec.seed,
+        "status": "ok" if complete else "failed",
+        "error": error,
+        "accuracy_matrix": state.rows,
+        "initial_accuracy": state.initial,
+        "metrics": all_metrics(state.rows, state.initial) if complete else {},
+        "train_time_s": state.train_time,
+        "eval_time_s": state.eval_time,
+        "total_time_s": time.time() - started,
+        "peak_memory_mb": _peak_memory(state.device),
+        "replay_memory": state.memory,
+        "config": spec.config(),
+        "seeds": {"global": spec.seed, "class_order": spec.seed, "model_init": spec.seed, "data_order": spec.seed + 1},
+        "provenance": provenance(state.device, started),
+    }

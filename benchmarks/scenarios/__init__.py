@@ -1,0 +1,12 @@
+"""Registered scenarios. Importing this package registers every scenario module listed here."""
+
+from benchmarks.scenarios.base import SCENARIOS, SETTINGS, Scenario, ScenarioInfo
+from benchmarks.scenarios import split_mnist  # noqa: F401  (registers split_mnist_*)
+
+__all__ = ["SCENARIOS", "SETTINGS", "Scenario", "ScenarioInfo", "build_scenario"]
+
+
+def build_scenario(name: str, params, *, seed: int) -> Scenario:
+    """Build registered scenario ``name`` with its params dataclass for a run seed."""
+    entry = SCENARIOS.get(name)
+    return entry.builder(params, seed=seed, name=name, setting=entry.meta["setting"])

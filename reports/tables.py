@@ -1,0 +1,130 @@
+"""Result tables: per-scenario summary (document / LaTeX) and summary.csv.
+
+Tables show mean ± std over seeds in percent (accuracies) with the best mean of each column in
+bold; summary.csv is machine-readable and keeps fractions (columns suffixed ``_frac``).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.metrics import METRIC_INFO
+from reports.aggregate import ScenarioResult, StrategyResult
+from reports.document import Table, plain
+from reports.labels import strategy_display
+from reports.stats import Summary
+
+__all__ = ["Column", "COLUMNS", "best_rows", "format_summary", "summary_table", "seeds_cell",
+           "write_summary_csv", "CSV_COSTS"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One numeric table column: which statistic, how to scale and print it, which way is better."""
+
+    key: str
+    label: str
+    latex: str
+    scale: float
+    decimals: int
+    higher_is_better: bool
+
+
+COLUMNS = (
+    Column("average_accuracy", "ACC (%) ↑", r"ACC (\%) $\uparrow$", 100.0, 2, True),
+    Column("forgetting", "Forgetting (%) ↓", r"Forgetting (\%) $\downarrow$", 100.0, 2, False),
+    Column("bwt", "BWT (%) ↑", r"BWT (\%) $\uparrow$", 100.0, 2, True),
+    Column("train_time_s", "Train time (s) ↓", r"Train time (s) $\downarrow$", 1.0, 1, False),
+    Column("memory_bytes", "Memory (MB) ↓", r"Memory (MB) $\downarrow$", 1e-6, 2, False),
+)
+
+
+def best_rows(rows: list[StrategyResult], col: Column) -> set[int]:
+    """Indices of the rows holding the best mean (as printed); empty when there is nothing to rank."""
+    shown = {i: round(s.stats[col.key].mean * col.scale, col.decimals)
+             for i, s in enumerate(rows) if not math.isnan(s.stats[col.key].mean)}
+    if len(shown) < 2 or len(set(shown.values())) == 1:
+        return set()
+    best = max(shown.values()) if col.higher_is_better else min(shown.values())
+    return {i for i, v in shown.items() if v == best}
+
+
+def format_summary(summ: Summary, col: Column, pm: str = " ± ") -> tuple[str, str] | None:
+    """(mean, std) as printed for a column, std "" when n == 1; None when there is no value."""
+    if math.isnan(summ.mean):
+        return None
+    mean = f"{summ.mean * col.scale:.{col.decimals}f}"
+    std = f"{summ.std * col.scale:.{col.decimals}f}" if not math.isnan(summ.std) else ""
+    return mean, std
+
+
+def _cell(summ: Summary, col: Column, bold: bool) -> str:
+    """A document (Markdown/HTML) cell: "mean ± std", bold when best."""
+    parts = format_summary(summ, col)
+    if parts is None:
+        return "—"
+    text = f"{parts[0]} ± {parts[1]}" if parts[1] else parts[0]
+    return f"**{text}**" if bold else text
+
+
+def seeds_cell(s: StrategyResult) -> str:
+    """Number of successful seeds; "2 of 3 †" when the strategy has fewer than the others."""
+    return f"{s.n} of {s.expected_seeds} †" if s.fewer_seeds else str(s.n)
+
+
+def summary_table(sc: ScenarioResult) -> Table:
+    """Strategies as rows, ACC / forgetting / BWT / time / memory as mean ± std columns."""
+    rows = list(sc.strategies)
+    best = {c.key: best_rows(rows, c) for c in COLUMNS}
+    body = tuple(
+        (plain(strategy_display(s.strategy)), seeds_cell(s),
+         *(_cell(s.stats[c.key], c, i in best[c.key]) for c in COLUMNS))
+        for i, s in enumerate(rows)
+    )
+    return Table(
+        header=("Strategy", "Seeds (n)", *(c.label for c in COLUMNS)),
+        rows=body,
+        align=("l", "r", *("r" for _ in COLUMNS)),
+        caption=f"{sc.display}: mean ± std over seeds (best mean per column in bold)",
+    )
+
+
+#: Run attribute -> CSV column stem (units in the name)
+CSV_COSTS = {"train_time_s": "train_time_s", "memory_bytes": "replay_memory_bytes",
+             "memory_samples": "replay_memory_samples", "total_time_s": "total_time_s"}
+_ID_COLUMNS = ("scenario", "scenario_name", "setting", "strategy", "strategy_name", "n_seeds",
+               "n_failed", "expected_seeds", "fewer_seeds", "seeds", "reference")
+
+
+def _csv_header() -> list[str]:
+    """Column names: metrics are fractions (``_frac_``), costs carry their unit."""
+    stems = [f"{m}_frac" for m in METRIC_INFO] + list(CSV_COSTS.values())
+    return list(_ID_COLUMNS) + [f"{stem}_{stat}" for stem in stems for stat in ("mean", "std", "ci95")]
+
+
+def _num(x: float) -> str:
+    """Full-precision number; empty for undefined values."""
+    return "" if math.isnan(x) else repr(float(x))
+
+
+def _csv_row(sc: ScenarioResult, s: StrategyResult) -> list[str]:
+    """One (scenario, strategy) row."""
+    ident = [sc.scenario, sc.display, sc.setting or "", s.strategy, strategy_display(s.strategy),
+             s.n, s.n_failed, s.expected_seeds, int(s.fewer_seeds), " ".join(map(str, s.seeds)),
+             " ".join(sc.references)]
+    keys = list(METRIC_INFO) + list(CSV_COSTS)
+    stats = [_num(getattr(s.stats[k], stat)) for k in keys for stat in ("mean", "std", "ci95")]
+    return [str(v) for v in ident] + stats
+
+
+def write_summary_csv(scenarios: list[ScenarioResult], path: Path) -> None:
+    """summary.csv: one row per (scenario, strategy), fractions not percent."""
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(_csv_header())
+        for sc in scenarios:
+            for s in sc.strategies:
+                writer.writerow(_csv_row(sc, s))

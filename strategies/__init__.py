@@ -1,0 +1,23 @@
+"""Registered strategies: one file each. Importing this package registers all of them."""
+
+from strategies.base import STRATEGIES, StrategyContext, StrategyNotApplicable, TrainConfig, check_applicable
+from strategies import (  # noqa: F401  (each module registers itself)
+    agem,
+    cumulative,
+    der,
+    ewc,
+    gdumb,
+    gem,
+    icarl,
+    joint,
+    l2,
+    lwf,
+    mas,
+    naive,
+    online_ewc,
+    pnn,
+    replay,
+    si,
+)
+
+__all__ = ["STRATEGIES", "StrategyContext", "StrategyNotApplicable", "TrainConfig", "check_applicable"]

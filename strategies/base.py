@@ -1,0 +1,165 @@
+"""Strategy registry and the context every strategy factory receives.
+
+A strategy is one file with a frozen params dataclass (its documented defaults and their source)
+and a short factory registered with ``@STRATEGIES.register(name, params=..., settings=...)`` that
+composes an Avalanche template with plugins: ``ctx.template(Naive, plugins=[...])``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from benchmarks.registry import Registry
+from benchmarks.scenarios.base import SETTINGS, ScenarioInfo
+
+#: name -> factory(ctx, params) -> Avalanche template. Metadata:
+#:   settings: tuple of settings the strategy applies to (others are refused with ``why_not``);
+#:   why_not: explanation shown when a setting is refused;
+#:   per_setting: {setting: {param: value}} defaults that differ by setting (e.g. Hsu et al.'s lambdas);
+#:   needs_transformer: the model must expose attention maps / hidden states.
+STRATEGIES: Registry = Registry("strategy")
+ALL_SETTINGS: tuple[str, ...] = SETTINGS
+
+
+class StrategyNotApplicable(ValueError):
+    """A strategy cannot run in a scenario (e.g. PNN needs task labels)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by every strategy of a run.
+
+    Args:
+        epochs: training epochs per experience.
+        batch_size: training mini-batch size.
+        eval_batch_size: evaluation mini-batch size (Avalanche defaults to 1 in places: always set).
+        optimizer: "adam" or "sgd".
+        lr: learning rate.
+        momentum: SGD momentum.
+        weight_decay: L2 weight decay of the optimizer.
+        fast_data: serve mini-batches by slicing tensors instead of Avalanche's per-sample DataLoader.
+    """
+
+    epochs: int = 1
+    batch_size: int = 128
+    eval_batch_size: int = 1000
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    fast_data: bool = True
+
+    def __post_init__(self) -> None:
+        from benchmarks.typed import check
+
+        check(self.epochs >= 1, "epochs must be >= 1")
+        check(self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be >= 1")
+        check(self.optimizer in ("adam", "sgd"), "optimizer must be 'adam' or 'sgd'")
+        check(self.lr > 0, "lr must be > 0")
+        check(self.momentum >= 0 and self.weight_decay >= 0, "momentum and weight_decay must be >= 0")
+
+
+@dataclass
+class StrategyContext:
+    """What a strategy factory may use: the model, the scenario description and runner services.
+
+    Attributes:
+        model: the freshly initialised model (already seeded).
+        info: scenario description (setting, outputs, input shape).
+        train: optimisation settings.
+        device: torch device of the run.
+        evaluator: Avalanche EvaluationPlugin that the runner reads the accuracy matrix from.
+        plugins: runner plugins (e.g. the non-finite-loss guard) every template must include.
+        seed: the run seed.
+    """
+
+    model: nn.Module
+    info: ScenarioInfo
+    train: TrainConfig
+    device: torch.device
+    evaluator: Any
+    plugins: list = field(default_factory=list)
+    seed: int = 0
+
+    def optimizer(self, params: Any = None) -> torch.optim.Optimizer:
+        """A fresh optimizer over ``params`` (default: the context model's parameters)."""
+        params = self.model.parameters() if params is None else params
+        t = self.train
+        if t.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
+        return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
+
+    def template(
+        self,
+        cls: type,
+        *,
+        plugins: Sequence = (),
+        model: nn.Module | None = None,
+        omit_model: bool = False,
+        **kwargs: Any,
+    ):
+        """Instantiate Avalanche template/strategy ``cls`` with the run's common arguments.
+
+        Args:
+            cls: an Avalanche strategy class (Naive, EWC, Replay, ...).
+            plugins: extra plugins of this strategy (the runner's plugins are appended).
+            model: a model other than the context's (e.g. PNN builds its own).
+            omit_model: do not pass ``model=`` (templates built from parts, e.g. iCaRL); the
+                optimizer still covers ``model``'s parameters.
+            kwargs: strategy-specific arguments.
+        """
+        from benchmarks.fastdata import fast_template
+
+        model = self.model if model is None else model
+        if self.train.fast_data:
+            cls = fast_template(cls)
+        if not omit_model:
+            kwargs["model"] = model
+        return cls(
+            optimizer=self.optimizer(model.parameters()),
+            criterion=nn.CrossEntropyLoss(),
+            train_mb_size=self.train.batch_size,
+            train_epochs=self.train.epochs,
+            eval_mb_size=self.train.eval_batch_size,
+            device=self.device,
+            evaluator=self.evaluator,
+            plugins=[*plugins, *self.plugins],
+            **kwargs,
+        )
+
+
+def register(
+    name: str,
+    *,
+    params: type,
+    settings: Sequence[str] = ALL_SETTINGS,
+    why_not: str = "",
+    per_setting: dict[str, dict[str, Any]] | None = None,
+    needs_transformer: bool = False,
+) -> Callable:
+    """Register a strategy factory; see STRATEGIES for the meaning of each argument."""
+    return STRATEGIES.register(
+        name,
+        params=params,
+        settings=tuple(settings),
+        why_not=why_not,
+        per_setting=per_setting or {},
+        needs_transformer=needs_transformer,
+    )
+
+
+def check_applicable(name: str, setting: str, model_is_transformer: bool) -> None:
+    """Raise StrategyNotApplicable with the reason when ``name`` cannot run in ``setting``."""
+    meta = STRATEGIES.get(name).meta
+    if setting not in meta["settings"]:
+        why = meta["why_not"] or f"it supports only {', '.join(meta['settings'])}"
+        raise StrategyNotApplicable(f"strategy {name!r} does not apply to {setting}: {why}")
+    if meta["needs_transformer"] and not model_is_transformer:
+        raise StrategyNotApplicable(
+            f"strategy {name!r} needs a Transformer model (attention maps, hidden states); "
+            "choose model 'vit' or a text Transformer for this scenario"
+        )

@@ -1,0 +1,1 @@
+"""clbench's own Avalanche plugins."""
