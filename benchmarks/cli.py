@@ -73,7 +73,11 @@ def _run(args, specs) -> int:
         print("error: cannot start:\n  - " + "\n  - ".join(problems), file=sys.stderr)
         return 2
     options = {"address": args.ray_address} if args.executor == "ray" else {}
-    executor = make_executor(args.executor, args.jobs, **options)
+    try:
+        executor = make_executor(args.executor, args.jobs, **options)
+    except ImportError as exc:  # e.g. --executor ray without Ray installed: the message says what to install
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     t0 = time.time()
     try:
         summary = run_suite(specs, Path(args.results), executor, retry_failed=not args.skip_failed)

@@ -135,6 +135,23 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     return _result(spec, state, error, started)
 
 
+def failed_result(spec: RunSpec, exc: BaseException, *, traceback_text: str | None = None) -> dict[str, Any]:
+    """The results dict of a run that returned nothing (e.g. its worker died), shaped like run_one's.
+
+    Args:
+        spec: the run.
+        exc: why it failed; its type and message are recorded.
+        traceback_text: the traceback to record when ``exc`` carries none (e.g. one raised remotely).
+    """
+    error = {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": traceback_text or "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        "experience": None,  # unknown: the run's own state did not come back
+    }
+    return _result(spec, RunState(), error, time.time())
+
+
 def _result(spec: RunSpec, state: RunState, error: dict | None, started: float) -> dict[str, Any]:
     complete = error is None and len(state.rows) > 0
     return {

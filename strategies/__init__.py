@@ -3,9 +3,12 @@
 from strategies.base import STRATEGIES, StrategyContext, StrategyNotApplicable, TrainConfig, check_applicable
 from strategies import (  # noqa: F401  (each module registers itself)
     agem,
+    attn_reg,
     cumulative,
     der,
     ewc,
+    feature_replay,
+    feature_replay_attn_reg,
     gdumb,
     gem,
     icarl,

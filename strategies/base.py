@@ -110,7 +110,7 @@ class StrategyContext:
             model: a model other than the context's (e.g. PNN builds its own).
             omit_model: do not pass ``model=`` (templates built from parts, e.g. iCaRL); the
                 optimizer still covers ``model``'s parameters.
-            kwargs: strategy-specific arguments.
+            kwargs: strategy-specific arguments; ``criterion=None`` passes no criterion.
         """
         from benchmarks.fastdata import fast_template
 
@@ -119,9 +119,10 @@ class StrategyContext:
             cls = fast_template(cls)
         if not omit_model:
             kwargs["model"] = model
+        if kwargs.setdefault("criterion", nn.CrossEntropyLoss()) is None:
+            del kwargs["criterion"]  # templates with a built-in loss (iCaRL) take none
         return cls(
             optimizer=self.optimizer(model.parameters()),
-            criterion=nn.CrossEntropyLoss(),
             train_mb_size=self.train.batch_size,
             train_epochs=self.train.epochs,
             eval_mb_size=self.train.eval_batch_size,

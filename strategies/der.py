@@ -22,7 +22,13 @@ class DERParams:
         check(self.alpha >= 0 and self.beta >= 0, "alpha and beta must be >= 0")
 
 
-@register("der", params=DERParams)
+@register(
+    "der",
+    params=DERParams,
+    settings=("class_il", "domain_il"),
+    why_not="Avalanche 0.6.0's DER computes the buffer's logits with model(x), without task labels, "
+    "so it cannot drive a multi-head model",
+)
 def build(ctx: StrategyContext, p: DERParams):
     """Avalanche DER strategy."""
     from avalanche.training import DER

@@ -48,6 +48,7 @@ def build(ctx: StrategyContext, p: ICaRLParams):
     return ctx.template(
         ICaRL,
         omit_model=True,
+        criterion=None,
         feature_extractor=_Features(model),
         classifier=model.head,
         memory_size=p.memory_size,

@@ -13,12 +13,16 @@ from strategies.base import StrategyContext, register
 
 @dataclass(frozen=True)
 class ReplayParams:
-    """Args: mem_size: buffer size in samples (total over all classes)."""
+    """Args: mem_size: buffer size in samples (total over all classes); mem_bytes: budget in bytes of
+    raw inputs (0 = unused), converted with the scenario's sample_bytes: the tighter of the two wins
+    (for comparisons with feature replay at equal memory in bytes)."""
 
     mem_size: int = 4400
+    mem_bytes: int = 0
 
     def __post_init__(self) -> None:
         check(self.mem_size >= 1, "mem_size must be >= 1 (a buffer of 0 is naive; use 'naive')")
+        check(self.mem_bytes >= 0, "mem_bytes must be >= 0 (0 = no byte budget)")
 
 
 @register("replay", params=ReplayParams)
@@ -28,8 +32,10 @@ def build(ctx: StrategyContext, p: ReplayParams):
     from avalanche.training.plugins import ReplayPlugin
     from avalanche.training.storage_policy import ClassBalancedBuffer, ExperienceBalancedBuffer
 
+    size = min(p.mem_size, p.mem_bytes // ctx.info.sample_bytes) if p.mem_bytes else p.mem_size
+    check(size >= 1, f"mem_bytes {p.mem_bytes} holds no sample of {ctx.info.sample_bytes} bytes")
     if ctx.info.setting == "class_il":
-        policy = ClassBalancedBuffer(max_size=p.mem_size, adaptive_size=True)
+        policy = ClassBalancedBuffer(max_size=size, adaptive_size=True)
     else:
-        policy = ExperienceBalancedBuffer(max_size=p.mem_size, adaptive_size=True)
-    return ctx.template(Naive, plugins=[ReplayPlugin(mem_size=p.mem_size, storage_policy=policy)])
+        policy = ExperienceBalancedBuffer(max_size=size, adaptive_size=True)
+    return ctx.template(Naive, plugins=[ReplayPlugin(mem_size=size, storage_policy=policy)])

@@ -2,10 +2,14 @@
 
 from benchmarks.models.base import MODELS
 from benchmarks.models import mlp  # noqa: F401
+from benchmarks.models import vit  # noqa: F401
 
 __all__ = ["MODELS", "build_model"]
 
 
 def build_model(name: str, params, info):
     """Build registered model ``name`` for a scenario (its input shape, heads, setting)."""
-    return MODELS.get(name).builder(params, info)
+    from benchmarks.models.heads import make_task_aware
+
+    model = MODELS.get(name).builder(params, info)
+    return make_task_aware(model) if info.multi_head else model

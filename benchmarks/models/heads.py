@@ -1,4 +1,11 @@
-"""Output heads: one linear head, or one head per task (Avalanche's MultiHeadClassifier)."""
+"""Output heads and task awareness.
+
+Single-head settings (class-IL, domain-IL) use one ``nn.Linear``; task-IL uses Avalanche's
+MultiHeadClassifier (one head per task). Avalanche passes task labels to a model only when the model
+is a ``MultiTaskModule``, and LwF then expects ``model(x, None)`` to return {task: logits}; DER and
+others call ``model(x)`` and expect a tensor. So models are plain modules for single-head settings
+and become MultiTaskModules for task-IL: ``build_model`` calls ``make_task_aware`` on the built model.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,8 @@ import torch
 from torch import nn
 
 from benchmarks.scenarios.base import ScenarioInfo
+
+_TASK_AWARE: dict[type, type] = {}
 
 
 def make_head(in_features: int, info: ScenarioInfo) -> nn.Module:
@@ -17,18 +26,12 @@ def make_head(in_features: int, info: ScenarioInfo) -> nn.Module:
     return nn.Linear(in_features, info.n_outputs)
 
 
-def _multi_task_base() -> type:
-    from avalanche.models import MultiTaskModule
+class HeadedModel(nn.Module):
+    """Base for models = features + head. Subclasses set ``self.head`` and implement ``features``.
 
-    return MultiTaskModule
-
-
-class HeadedModel(_multi_task_base()):
-    """Base for models = features + head; forwards task labels to a multi-head.
-
-    Subclasses set ``self.head`` and implement ``features(x) -> (B, D)``. It is an Avalanche
-    MultiTaskModule so that strategies pass task labels to ``forward(x, task_labels)``; a single
-    linear head ignores them (and the per-task mini-batch split of MultiTaskModule is skipped).
+    ``forward(x, task_labels)``: with a single head the labels are ignored; with a multi-head they
+    select each sample's head, and ``task_labels=None`` returns {task: logits} for every known task
+    (what Avalanche's LwF asks of a MultiTaskModule).
     """
 
     head: nn.Module
@@ -36,8 +39,32 @@ class HeadedModel(_multi_task_base()):
     def features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, task_labels: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.features(x)
-        if task_labels is not None and not isinstance(self.head, nn.Linear):
-            return self.head(h, task_labels)
-        return self.head(h)
+    def forward(self, x: torch.Tensor, task_labels: torch.Tensor | None = None):
+        if isinstance(self.head, nn.Linear):
+            return self.head(self.features(x))
+        if task_labels is None:
+            return self.forward_all_tasks(x)  # provided by MultiTaskModule (task-aware variant)
+        return self.head(self.features(x), task_labels)
+
+    def forward_single_task(self, x: torch.Tensor, task_label: int) -> torch.Tensor:
+        return self.head(self.features(x), task_label)
+
+
+def make_task_aware(model: nn.Module) -> nn.Module:
+    """Turn a built HeadedModel into an Avalanche MultiTaskModule in place (for task-IL).
+
+    The model keeps its class's methods (encode, decode, ...); its class becomes a cached subclass
+    of (its class, MultiTaskModule), and MultiTaskModule's bookkeeping fields are initialised.
+    """
+    from avalanche.models import MultiTaskModule
+
+    if isinstance(model, MultiTaskModule):
+        return model
+    cls = type(model)
+    if cls not in _TASK_AWARE:
+        _TASK_AWARE[cls] = type(cls.__name__, (cls, MultiTaskModule), {"__module__": cls.__module__})
+    model.__class__ = _TASK_AWARE[cls]
+    model._auto_adapt = True
+    model.max_class_label = 0
+    model.known_train_tasks_labels = set()
+    return model

@@ -1,0 +1,80 @@
+"""CLINC150 (Larson et al., EMNLP-IJCNLP 2019): 150 intents in 10 domains of 15.
+
+Each intent has 100 train / 20 val / 30 test utterances; the val split and the out-of-scope
+("oos_*") utterances are not used. The 10 domains of ``domains.json`` are the 10 experiences.
+
+Files are looked up in the cache (``cache_dir()/clinc150``), then copied from the offline mirror
+(``<mirror>/clinc150/``), then downloaded from the raw files of github.com/clinc/oos-eval ``data/``
+(the canonical source; the mirror comes first so that offline machines do not wait on a network
+timeout). Both copies are checked against the md5s of commit 828f809.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from functools import lru_cache
+from pathlib import Path
+
+from benchmarks.data.cache import DataMissingError, cache_dir, copy_from_mirror, md5
+from benchmarks.data.text import Groups, TextSplits
+
+URL = "https://raw.githubusercontent.com/clinc/oos-eval/master/data/{name}"
+FILES = (
+    ("data_full.json", "30c29dc6ab78edf3b5dfa640be204cde"),
+    ("domains.json", "9beee9d0f36e07e914c1e3a626bdcb4a"),
+)
+MIRROR_SUBDIR = "clinc150"
+
+
+def _download(name: str, dest: Path, digest: str, timeout: float = 30.0) -> None:
+    """Fetch one raw file of clinc/oos-eval into ``dest`` and check its md5."""
+    tmp = dest.with_suffix(dest.suffix + f".{os.getpid()}.part")
+    with urllib.request.urlopen(URL.format(name=name), timeout=timeout) as response, open(tmp, "wb") as fh:
+        fh.write(response.read())
+    if md5(tmp) != digest:
+        tmp.unlink()
+        raise DataMissingError(f"downloaded {name} has md5 != {digest}; the upstream file changed")
+    os.replace(tmp, dest)
+
+
+def fetch(root: Path | None = None) -> Path:
+    """The folder holding data_full.json and domains.json (filled from mirror or download)."""
+    root = cache_dir() / "clinc150" if root is None else root
+    root.mkdir(parents=True, exist_ok=True)
+    for name, digest in FILES:
+        dest = root / name
+        if dest.is_file() or copy_from_mirror(f"{MIRROR_SUBDIR}/{name}", dest, expected_md5=digest):
+            continue
+        try:
+            _download(name, dest, digest)
+        except DataMissingError:
+            raise
+        except Exception as exc:  # network errors come in many types
+            names = ", ".join(n for n, _ in FILES)
+            raise DataMissingError(
+                f"CLINC150 is not available: no mirror copy and the download of {name} failed ({exc}). "
+                f"Put {names} (from github.com/clinc/oos-eval, data/) into <mirror>/{MIRROR_SUBDIR}/ and set "
+                f"CLBENCH_MIRROR=<mirror>, or copy them into {root}/"
+            ) from exc
+    return root
+
+
+@lru_cache(maxsize=1)
+def load_clinc150() -> tuple[TextSplits, Groups]:
+    """CLINC150 train/test utterances (in-scope only) and its 10 domains as label groups.
+
+    Returns:
+        splits: 15,000 train and 4,500 test (utterance, intent) pairs.
+        domains: 10 groups of 15 intent names, in the order of domains.json.
+    """
+    root = fetch()
+    data = json.loads((root / "data_full.json").read_text())
+    domains = json.loads((root / "domains.json").read_text())
+    train, test = data["train"], data["test"]
+    splits = TextSplits(
+        train_texts=tuple(t for t, _ in train), train_labels=tuple(label for _, label in train),
+        test_texts=tuple(t for t, _ in test), test_labels=tuple(label for _, label in test), source="clinc150",
+    )
+    return splits, tuple(tuple(intents) for intents in domains.values())

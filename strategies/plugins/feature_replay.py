@@ -1,0 +1,143 @@
+"""Transformer feature (latent) replay: store hidden states of layer k, replay them through blocks >= k.
+
+The backbone is split at layer k (the input of block k). After the first experience (or from the
+start, for a pretrained model) the embedding and blocks < k are frozen; after each experience a
+class-balanced, seeded sample of its data is encoded ONCE up to layer k (no grad, eval mode) and
+stored. While training, every mini-batch adds the loss of a replayed batch of the same size:
+
+    loss = CE(current batch) + CE(decode(stored h, mask, start=k))      (each a mean over its batch)
+
+i.e. the replayed batch weighs as much as the current one (Avalanche's ReplayPlugin averages over the
+concatenated 2B samples: 0.5 * (L_cur + L_mem), the same direction; with Adam the scale hardly matters).
+Replay never runs the frozen blocks; the current batch runs through them without building a graph
+(their parameters do not require grad). Models: benchmarks/models/transformer_api.py.
+
+store = "tokens": h (N, L, D) and mask (N, L) at layer k. store = "pooled": pooled vectors (N, D) =
+model.features(x); these can only go through the head, so k = n_layers and the whole backbone
+(everything but model.head) is frozen; ``layer`` is ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from avalanche.training.plugins import SupervisedPlugin
+from torch import nn
+
+from strategies.plugins.feature_buffer import FeatureBuffer
+from strategies.plugins.modes import eval_mode, frozen_to_eval
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+
+
+class FeatureReplayPlugin(SupervisedPlugin):
+    """Latent replay for Transformer backbones; ``memory_usage()`` reports (samples, bytes) held."""
+
+    def __init__(self, *, layer: int = -1, store: Literal["tokens", "pooled"] = "tokens", mem_size: int = 1100,
+                 mem_bytes: int = 0, dtype: Literal["fp32", "fp16"] = "fp32", freeze_from_start: bool = False,
+                 seed: int = 0) -> None:
+        """Args:
+        layer: split k; negative counts from the top (-1 = n_layers - 1: only the last block trains).
+        store: "tokens" or "pooled" (see the module docstring).
+        mem_size: most stored samples; mem_bytes: most stored bytes (0 = no byte limit); the tighter wins.
+        dtype: storage precision of hidden states, "fp32" or "fp16" (replayed as the model's dtype).
+        freeze_from_start: freeze below k before the first experience (pretrained backbone).
+        seed: seeds the class-balanced selection and the replay sampling.
+        """
+        super().__init__()
+        if store not in ("tokens", "pooled") or dtype not in DTYPES:
+            raise ValueError(f"store must be 'tokens'|'pooled' and dtype 'fp32'|'fp16', got {store!r}, {dtype!r}")
+        self.layer, self.store, self.dtype = layer, store, DTYPES[dtype]
+        self.freeze_from_start, self.seed = freeze_from_start, seed
+        self.buffer = FeatureBuffer(mem_size=mem_size, mem_bytes=mem_bytes)
+        self.frozen = False
+        self.generator = torch.Generator().manual_seed(seed)
+        self._hidden_dtype = torch.float32
+
+    def split(self, model: nn.Module) -> int:
+        """The split layer k for ``model`` (n_layers for "pooled")."""
+        n = model.n_layers
+        k = n if self.store == "pooled" else (self.layer if self.layer >= 0 else n + self.layer)
+        if not 0 <= k <= n:
+            raise ValueError(f"feature replay layer {self.layer} is outside [-{n}, {n}] for a {n}-block model")
+        return k
+
+    def freeze(self, model: nn.Module) -> None:
+        """Freeze the part below k ("pooled": everything but the head)."""
+        model.freeze_below(self.split(model))
+        if self.store == "pooled":
+            head = {id(p) for p in model.head.parameters()}
+            for p in model.parameters():
+                if id(p) not in head:
+                    p.requires_grad_(False)
+        self.frozen = True
+
+    def encode(self, model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What is stored for inputs x: {"h": (B, L, D), "mask": (B, L)} or {"h": (B, D)} ("pooled")."""
+        with torch.no_grad(), eval_mode(model):
+            if self.store == "pooled":
+                h = model.features(x)
+                self._hidden_dtype = h.dtype
+                return {"h": h.to(self.dtype)}
+            out = model.encode(x, upto=self.split(model))
+        self._hidden_dtype = out.hidden.dtype
+        return {"h": out.hidden.to(self.dtype), "mask": out.mask}
+
+    def upper(self, model: nn.Module, item: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits of stored samples from the layers above k only (blocks >= k, pooling, head)."""
+        h, t = item["h"].to(self._hidden_dtype), item["t"]
+        if self.store == "pooled":
+            return model.head(h) if isinstance(model.head, nn.Linear) else model.head(h, t)
+        logits, _ = model.decode(h, item["mask"], start=self.split(model), task_labels=t)
+        return logits
+
+    def replay_loss(self, model: nn.Module, n: int) -> torch.Tensor:
+        """Mean cross-entropy of ``n`` replayed samples."""
+        item = self.buffer.sample(n, self.generator)
+        return F.cross_entropy(self.upper(model, item), item["y"])
+
+    def _encode_indices(self, strategy, dataset, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Encode dataset[idx] (eval transforms) in mini-batches; returns stored tensors + labels y, t."""
+        sub = dataset.subset(idx.tolist())
+        loader = torch.utils.data.DataLoader(sub, batch_size=strategy.eval_mb_size, collate_fn=sub.collate_fn)
+        parts = []
+        for x, y, t, *_ in loader:
+            parts.append({**self.encode(strategy.model, x.to(strategy.device)),
+                          "y": y.to(strategy.device), "t": t.to(strategy.device)})
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+    def update_buffer(self, strategy) -> None:
+        """Make room for the experience's classes and store a seeded class-balanced sample of them."""
+        dataset = strategy.experience.dataset.eval()
+        exp_id = strategy.experience.current_experience
+        targets = torch.as_tensor(list(dataset.targets))
+        new = {(exp_id, int(c)): torch.nonzero(targets == c).flatten() for c in torch.unique(targets)}
+        probe = self.encode(strategy.model, dataset[0][0].unsqueeze(0).to(strategy.device))
+        quotas = self.buffer.quotas([*self.buffer.groups, *new], FeatureBuffer.sample_bytes(probe))
+        self.buffer.shrink(quotas)
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + exp_id)
+        for key, idx in new.items():
+            chosen = idx[torch.randperm(len(idx), generator=gen)[: quotas[key]]]
+            if len(chosen):  # a group with a quota of 0 (more groups than capacity) stays out
+                self.buffer.add(key, self._encode_indices(strategy, dataset, chosen))
+
+    def memory_usage(self) -> tuple[int, int]:
+        """(stored samples, bytes of stored hidden states and masks; labels not counted, as for raw replay)."""
+        return len(self.buffer), self.buffer.nbytes()
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        if self.freeze_from_start and not self.frozen:
+            self.freeze(strategy.model)
+        if self.frozen:
+            frozen_to_eval(strategy.model)
+
+    def before_backward(self, strategy, **kwargs) -> None:
+        if len(self.buffer):
+            strategy.loss = strategy.loss + self.replay_loss(strategy.model, len(strategy.mb_x))
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        if not self.frozen:
+            self.freeze(strategy.model)
+        self.update_buffer(strategy)
