@@ -31,6 +31,7 @@ Stable keys that scripts (and the report) rely on, schema version 1:
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -46,9 +47,21 @@ def run_filename(scenario: str, strategy: str, seed: int, run_id: str) -> str:
     return f"{scenario}__{safe}__seed{seed}__{run_id[:10]}.json"
 
 
+def jsonable(value: Any) -> Any:
+    """``value`` with non-finite floats (not valid JSON) replaced by their names ("nan", "inf")."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write JSON so that readers never see a half-written file (temp file + fsync + rename)."""
     path = Path(path)
+    data = jsonable(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

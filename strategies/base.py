@@ -133,6 +133,20 @@ class StrategyContext:
         )
 
 
+class FeatureView(nn.Module):
+    """A model's feature extractor as a module sharing its parameters (``model.features(x) -> (B, D)``).
+
+    For Avalanche strategies built from parts (iCaRL, ER-AML) that take a feature extractor.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.features(x)
+
+
 def register(
     name: str,
     *,

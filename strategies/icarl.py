@@ -5,11 +5,8 @@ Class-incremental only (it classifies by class means over all classes seen). Mem
 
 from dataclasses import dataclass
 
-import torch
-from torch import nn
-
 from benchmarks.typed import check
-from strategies.base import StrategyContext, register
+from strategies.base import FeatureView, StrategyContext, register
 
 
 @dataclass(frozen=True)
@@ -21,17 +18,6 @@ class ICaRLParams:
 
     def __post_init__(self) -> None:
         check(self.memory_size >= 1, "memory_size must be >= 1")
-
-
-class _Features(nn.Module):
-    """The model's feature extractor as a module (shares the model's parameters)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.features(x)  # (B, D)
 
 
 @register(
@@ -49,7 +35,7 @@ def build(ctx: StrategyContext, p: ICaRLParams):
         ICaRL,
         omit_model=True,
         criterion=None,
-        feature_extractor=_Features(model),
+        feature_extractor=FeatureView(model),
         classifier=model.head,
         memory_size=p.memory_size,
         buffer_transform=None,

@@ -1,0 +1,46 @@
+# clbench: `make bench` (sets up .venv if needed, runs SUITE, writes the report), `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+SUITE  ?= default
+RESULTS ?= results
+ARGS   ?=
+STAMP  := $(VENV)/.clbench-installed
+
+.PHONY: setup bench quick hsu2018 report test test-fast speed lint clean-results
+
+setup: $(STAMP)
+
+# Re-installs only when pyproject.toml changes; a no-op otherwise.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev,ray]"
+	touch $(STAMP)
+
+bench: setup
+	$(PY) -m benchmarks run --suite $(SUITE) --results $(RESULTS) $(ARGS)
+
+quick:
+	$(MAKE) bench SUITE=quick
+
+hsu2018:
+	$(MAKE) bench SUITE=hsu2018
+
+report: setup
+	$(PY) -m reports $(RESULTS)
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not integration"
+
+speed: setup
+	$(PY) -m benchmarks.speed $(ARGS)
+
+lint: setup
+	$(PY) -m ruff check benchmarks strategies reports tests
+
+clean-results:
+	rm -rf $(RESULTS)
