@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from reports.labels import SETTING_ORDER, family_of, scenario_display
 from reports.runs import Run
 from reports.stats import Summary, summarize
 
-__all__ = ["StrategyResult", "ScenarioResult", "aggregate", "COST_KEYS"]
+__all__ = ["COST_KEYS", "ScenarioResult", "StrategyResult", "aggregate"]
 
 #: per-run cost quantities aggregated next to the metrics (Run attribute names)
 COST_KEYS = ("train_time_s", "memory_bytes", "memory_samples", "total_time_s")

@@ -11,10 +11,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
 
 __all__ = [
-    "Heading", "Paragraph", "BulletList", "Table", "Figure", "Block", "Document", "slug", "plain", "code",
+    "Block",
+    "BulletList",
+    "Document",
+    "Figure",
+    "Heading",
+    "Paragraph",
+    "Table",
+    "code",
+    "plain",
+    "slug",
 ]
 
 
@@ -63,7 +71,7 @@ class Figure:
     alt: str
 
 
-Block = Union[Heading, Paragraph, BulletList, Table, Figure]
+Block = Heading | Paragraph | BulletList | Table | Figure
 
 
 @dataclass

@@ -15,18 +15,33 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from reports.aggregate import ScenarioResult, StrategyResult
 from reports.labels import strategy_display, strategy_style
 
-__all__ = ["FigureFiles", "FIGURE_KINDS", "write_scenario_figures", "plot_accuracy_curves",
-           "plot_final_bars", "plot_matrices", "plot_cost"]
+__all__ = [
+    "FIGURE_KINDS",
+    "FigureFiles",
+    "plot_accuracy_curves",
+    "plot_cost",
+    "plot_final_bars",
+    "plot_matrices",
+    "write_scenario_figures",
+]
 
 FIGURE_KINDS = ("curve", "final", "matrices", "cost")
 RC = {
-    "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
-    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
-    "grid.alpha": 0.3, "svg.hashsalt": "clbench", "hatch.linewidth": 0.8,
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "svg.hashsalt": "clbench",
+    "hatch.linewidth": 0.8,
 }
 PNG_DPI = 150
 MB = 1e6
@@ -42,35 +57,47 @@ class FigureFiles:
 
 
 def _label(s: StrategyResult) -> str:
-    """Legend entry: display name and number of seeds."""
-    return f"{strategy_display(s.strategy)} (n={s.n})"
+    """Legend entry: display name and number of seeds († when fewer than the others)."""
+    return f"{strategy_display(s.strategy)} (n={s.n}{' †' if s.fewer_seeds else ''})"
 
 
-def _legend_below(fig: Figure, ax, n: int) -> None:
-    """One legend for the whole figure, under the axes."""
+def _legend_right(fig: Figure, ax) -> None:
+    """One legend for the whole figure, right of the axes, in the order the lines were drawn."""
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(4, max(1, n)), frameon=False)
+    fig.legend(handles, labels, loc="outside right center", frameon=False, handlelength=3.2)
+
+
+def _title(fig: Figure, sc: ScenarioResult, what: str) -> None:
+    """Two-line title: the scenario's display name, then what the figure shows (long names fit)."""
+    fig.suptitle(f"{sc.display}\n{what}", fontsize=11, linespacing=1.4)
+
+
+def _accuracy_floor(values_pct: list[float]) -> float:
+    """Lower y limit for accuracies in percent: zoomed in to the data, on a multiple of 10."""
+    finite = [v for v in values_pct if not math.isnan(v)] or [0.0]
+    return max(0.0, 10.0 * math.floor((min(finite) - 5.0) / 10.0))
 
 
 def plot_accuracy_curves(sc: ScenarioResult) -> Figure:
     """Average accuracy on the experiences seen so far after each experience, one line per strategy."""
-    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    fig = Figure(figsize=(9.0, 4.6), layout="constrained")
     ax = fig.add_subplot()
     for s in sc.with_results:
         st, curves = strategy_style(s.strategy), 100.0 * s.curves  # (n_seeds, T)
         x, mean = np.arange(1, curves.shape[1] + 1), curves.mean(axis=0)
-        ax.plot(x, mean, color=st.color, marker=st.marker, linestyle=st.linestyle, lw=1.8,
-                markersize=6, label=_label(s))
+        ax.plot(
+            x, mean, color=st.color, marker=st.marker, linestyle=st.linestyle, lw=1.8, markersize=6, label=_label(s)
+        )
         if len(curves) > 1:
             std = curves.std(axis=0, ddof=1)
             ax.fill_between(x, mean - std, mean + std, color=st.color, alpha=0.15, lw=0)
     T = max(s.curves.shape[1] for s in sc.with_results)
     ax.set_xticks(np.arange(1, T + 1))
-    ax.set_ylim(0, 101)
+    ax.set_ylim(_accuracy_floor([100.0 * float(s.curves.min()) for s in sc.with_results]), 101)
     ax.set_xlabel("Number of experiences trained")
     ax.set_ylabel("Avg. accuracy on experiences seen so far (%)")
-    ax.set_title(f"{sc.display}: accuracy during training (mean ± std over seeds)")
-    _legend_below(fig, ax, len(sc.with_results))
+    _title(fig, sc, "accuracy during training (mean ± std over seeds)")
+    _legend_right(fig, ax)
     return fig
 
 
@@ -79,13 +106,29 @@ def _bar_panel(ax, rows: list[StrategyResult], metric: str, xlabel: str) -> None
     y = np.arange(len(rows))
     for i, s in enumerate(rows):
         st, summ = strategy_style(s.strategy), s.stats[metric]
+        if math.isnan(summ.mean):  # e.g. forgetting with a single experience: no bar, no label
+            continue
         err = 100 * summ.std if not math.isnan(summ.std) else 0.0
-        ax.barh(i, 100 * summ.mean, xerr=err, color=st.color, hatch=st.hatch, edgecolor="black",
-                linewidth=0.6, capsize=3, alpha=0.85)
-        ax.annotate(f"{100 * summ.mean:.1f}", (max(100 * summ.mean, 0) + err, i), xytext=(4, 0),
-                    textcoords="offset points", va="center", fontsize=8.5)
+        ax.barh(
+            i,
+            100 * summ.mean,
+            xerr=err,
+            color=st.color,
+            hatch=st.hatch,
+            edgecolor="black",
+            linewidth=0.6,
+            capsize=3,
+            alpha=0.85,
+        )
+        ax.annotate(
+            f"{100 * summ.mean:.1f}",
+            (max(100 * summ.mean, 0) + err, i),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8.5,
+        )
     ax.set_yticks(y, [strategy_display(s.strategy) + ("†" if s.fewer_seeds else "") for s in rows])
-    ax.invert_yaxis()  # best ACC at the top
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel(xlabel)
     ax.grid(axis="y", visible=False)
@@ -99,10 +142,11 @@ def plot_final_bars(sc: ScenarioResult) -> Figure:
     _bar_panel(left, rows, "average_accuracy", "ACC: final average accuracy (%)  ↑ better")
     _bar_panel(right, rows, "forgetting", "Forgetting, Chaudhry et al. (%)  ↓ better")
     left.set_xlim(0, 112)
+    left.invert_yaxis()  # best ACC at the top (the y axis is shared: invert it once)
     forgetting = [100 * s.stats["forgetting"].mean for s in rows]
     finite = [f for f in forgetting if not math.isnan(f)] or [0.0]
     right.set_xlim(min(0.0, min(finite) * 1.2), max(10.0, max(finite) * 1.25))
-    fig.suptitle(f"{sc.display}: after the last experience (mean ± std over seeds; sorted by ACC)")
+    _title(fig, sc, "after the last experience (mean ± std over seeds; sorted by ACC)")
     return fig
 
 
@@ -119,60 +163,83 @@ def _heatmap(ax, s: StrategyResult, annotate: bool):
     if annotate:
         size = 8 if T <= 6 else 6.5
         for (i, j), v in np.ndenumerate(M):
-            ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=size,
-                    color="white" if v < 60 else "black")
+            ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=size, color="white" if v < 60 else "black")
     return image
 
 
 def plot_matrices(sc: ScenarioResult) -> Figure:
     """Accuracy matrix R (mean over seeds) of every strategy as small-multiple heatmaps."""
     rows = list(sc.with_results)
-    ncols = min(4, len(rows))
-    nrows = math.ceil(len(rows) / ncols)
-    fig = Figure(figsize=(2.6 * ncols + 1.0, 2.6 * nrows + 0.9), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    nrows = math.ceil(len(rows) / 4)  # at most 4 per row, rows filled evenly
+    ncols = math.ceil(len(rows) / nrows)
+    # at least 7 in wide so that the title fits when there are only one or two strategies
+    fig = Figure(figsize=(max(7.0, 2.6 * ncols + 1.0), 2.6 * nrows + 0.9), layout="constrained")
+    same_T = len({s.matrix_mean.shape[0] for s in rows}) == 1  # share axes only if all T agree
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=same_T, sharey=same_T).ravel()
     image = None
     for ax, s in zip(axes, rows):
         image = _heatmap(ax, s, annotate=s.matrix_mean.shape[0] <= 10)
-    for ax in axes[len(rows):]:
+    for i, ax in enumerate(axes if same_T else []):
+        ax.label_outer()  # tick labels only on the left column and the last axes of each column
+        if len(rows) - ncols <= i < len(rows):
+            ax.xaxis.set_tick_params(labelbottom=True)
+    for ax in axes[len(rows) :]:
         ax.set_visible(False)
     fig.supxlabel("Evaluated on experience j")
     fig.supylabel("After training experience i")
     fig.colorbar(image, ax=axes.tolist(), shrink=0.8, label="Accuracy R[i, j] (%)")
-    fig.suptitle(f"{sc.display}: accuracy matrix R (mean over seeds)")
+    _title(fig, sc, "accuracy matrix R (mean over seeds)")
     return fig
+
+
+def _cost_limits(ax, rows: list[StrategyResult], key: str, scale: float) -> None:
+    """x from (just left of) 0 to the largest cost: costs are never negative, 0 stays visible."""
+    ends = [(s.stats[key].mean + np.nan_to_num(s.stats[key].std)) / scale for s in rows]
+    top = max([e for e in ends if not math.isnan(e)], default=0.0) or 1.0
+    ax.set_xlim(-0.05 * top, 1.08 * top)
 
 
 def _cost_panel(ax, rows: list[StrategyResult], key: str, scale: float, xlabel: str) -> None:
     """Final ACC against one cost quantity, one point (+-std) per strategy."""
+    _cost_limits(ax, rows, key, scale)
     for s in rows:
         st, acc, cost = strategy_style(s.strategy), s.stats["average_accuracy"], s.stats[key]
         if math.isnan(cost.mean) or math.isnan(acc.mean):
             continue
-        ax.errorbar(cost.mean / scale, 100 * acc.mean, xerr=np.nan_to_num(cost.std / scale),
-                    yerr=np.nan_to_num(100 * acc.std), fmt=st.marker, color=st.color,
-                    markersize=9, markeredgecolor="black", capsize=3, label=_label(s))
+        edge = "black" if st.marker in Line2D.filled_markers else st.color  # x, + have no fill
+        ax.errorbar(
+            cost.mean / scale,
+            100 * acc.mean,
+            xerr=np.nan_to_num(cost.std / scale),
+            yerr=np.nan_to_num(100 * acc.std),
+            fmt=st.marker,
+            color=st.color,
+            markersize=9,
+            markeredgecolor=edge,
+            capsize=3,
+        )
+        ax.plot(
+            [], [], st.marker, color=st.color, markersize=9, markeredgecolor=edge, label=_label(s)
+        )  # legend entry without the error-bar glyph
     ax.set_xlabel(xlabel)
-    ax.set_xlim(left=0)
-    ax.margins(x=0.1)
 
 
 def plot_cost(sc: ScenarioResult) -> Figure:
     """Final ACC against training time and against replay memory."""
     rows = list(sc.with_results)
-    fig = Figure(figsize=(9.0, 4.6), layout="constrained")
+    fig = Figure(figsize=(10.5, 4.4), layout="constrained")
     left, right = fig.subplots(1, 2, sharey=True)
     _cost_panel(left, rows, "train_time_s", 1.0, "Training time, all experiences (s)")
     _cost_panel(right, rows, "memory_bytes", MB, "Replay memory (MB)")
     left.set_ylabel("ACC: final average accuracy (%)")
-    left.set_ylim(0, 101)
-    fig.suptitle(f"{sc.display}: accuracy vs cost (mean ± std over seeds)")
-    _legend_below(fig, left, len(rows))
+    acc = [100.0 * (s.stats["average_accuracy"].mean - np.nan_to_num(s.stats["average_accuracy"].std)) for s in rows]
+    left.set_ylim(_accuracy_floor(acc), 101)
+    _title(fig, sc, "accuracy vs cost (mean ± std over seeds)")
+    _legend_right(fig, left)
     return fig
 
 
-PLOTTERS = {"curve": plot_accuracy_curves, "final": plot_final_bars,
-            "matrices": plot_matrices, "cost": plot_cost}
+PLOTTERS = {"curve": plot_accuracy_curves, "final": plot_final_bars, "matrices": plot_matrices, "cost": plot_cost}
 
 
 def _stem(scenario: str, kind: str) -> str:
@@ -192,6 +259,7 @@ def write_scenario_figures(sc: ScenarioResult, root: Path, folder: str = "figure
             stem = _stem(sc.scenario, kind)
             png, svg = Path(folder) / f"{stem}.png", Path(folder) / f"{stem}.svg"
             fig.savefig(Path(root) / png, dpi=PNG_DPI, metadata={"Software": None})
+            fig.set_layout_engine(None)  # keep the layout just computed: no second layout pass
             fig.savefig(Path(root) / svg, metadata={"Date": None})
             out.append(FigureFiles(kind, png, svg))
     return out

@@ -11,9 +11,9 @@ import html
 import re
 from pathlib import Path
 
-from reports.document import BulletList, Block, Document, Figure, Heading, Paragraph, Table, slug
+from reports.document import Block, BulletList, Document, Figure, Heading, Paragraph, Table, slug
 
-__all__ = ["render_html", "inline_html"]
+__all__ = ["inline_html", "render_html"]
 
 _TOKEN = re.compile(r"\\([!-/:-@\[-`{-~])|`([^`]*)`|\*\*(.+?)\*\*")
 
@@ -23,10 +23,13 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-
 h1{font-size:1.9rem;border-bottom:2px solid #333;padding-bottom:.3rem}
 h2{font-size:1.45rem;margin-top:2.6rem;border-bottom:1px solid #bbb;padding-bottom:.2rem}
 h3{font-size:1.15rem;margin-top:1.8rem}
-table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.92rem}
-caption{caption-side:top;text-align:left;font-weight:600;padding-bottom:.4rem}
+div.table{overflow-x:auto;margin:.6rem 0 1.2rem}
+table{border-collapse:collapse;font-size:.92rem}
+p.caption{font-weight:600;margin:.4rem 0}
+td:last-child code{overflow-wrap:anywhere}
 th,td{padding:.3rem .7rem;border-bottom:1px solid #ddd;vertical-align:top}
 thead th{border-bottom:2px solid #333;background:#f4f4f4}
+th.l,td.l{text-align:left}
 td.r,th.r{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tbody tr:nth-child(even){background:#fafafa}
 code{background:#f1f1f1;padding:0 .25rem;border-radius:3px;font-size:.9em}
@@ -35,6 +38,7 @@ figure img{max-width:100%;height:auto;border:1px solid #e3e3e3}
 figcaption{font-size:.92rem;color:#333;max-width:980px}
 .warning{background:#fff4e5;border-left:5px solid #d55e00;padding:.5rem .9rem}
 .note{background:#eef5fb;border-left:5px solid #0072b2;padding:.5rem .9rem}
+ul.warning,ul.note{padding-left:2.2rem}
 nav ul{columns:2;font-size:.95rem}
 """
 
@@ -43,7 +47,7 @@ def inline_html(text: str) -> str:
     """HTML for inline-marked text (``**bold**``, ```code```, backslash escapes)."""
     out, pos = [], 0
     for m in _TOKEN.finditer(text):
-        out.append(html.escape(text[pos:m.start()]))
+        out.append(html.escape(text[pos : m.start()]))
         if m.group(1) is not None:
             out.append(html.escape(m.group(1)))
         elif m.group(2) is not None:
@@ -60,19 +64,23 @@ def _table(t: Table) -> str:
     align = t.align or ("l",) * len(t.header)
 
     def row(cells: tuple[str, ...], tag: str) -> str:
-        return "<tr>" + "".join(
-            f'<{tag} class="{a}">{inline_html(c)}</{tag}>' for c, a in zip(cells, align)) + "</tr>"
+        return "<tr>" + "".join(f'<{tag} class="{a}">{inline_html(c)}</{tag}>' for c, a in zip(cells, align)) + "</tr>"
 
-    caption = f"<caption>{inline_html(t.caption)}</caption>" if t.caption else ""
+    caption = f'<p class="caption">{inline_html(t.caption)}</p>' if t.caption else ""
     body = "\n".join(row(r, "td") for r in t.rows)
-    return f"<table>{caption}<thead>{row(t.header, 'th')}</thead>\n<tbody>\n{body}\n</tbody></table>"
+    return (
+        f'<div class="table">{caption}<table><thead>{row(t.header, "th")}</thead>\n'
+        f"<tbody>\n{body}\n</tbody></table></div>"
+    )
 
 
 def _figure(f: Figure, root: Path) -> str:
     """A figure with its PNG embedded as a data URI."""
     data = base64.b64encode((root / f.png).read_bytes()).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(f.alt)}">'
-            f"<figcaption>{inline_html(f.caption)}</figcaption></figure>")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(f.alt)}">'
+        f"<figcaption>{inline_html(f.caption)}</figcaption></figure>"
+    )
 
 
 def _block(block: Block, root: Path) -> str:
@@ -95,8 +103,11 @@ def _block(block: Block, root: Path) -> str:
 
 def _toc(doc: Document) -> str:
     """Links to the level-2 sections."""
-    items = [f'<li><a href="#{b.anchor or slug(b.text)}">{inline_html(b.text)}</a></li>'
-             for b in doc.blocks if isinstance(b, Heading) and b.level == 2]
+    items = [
+        f'<li><a href="#{b.anchor or slug(b.text)}">{inline_html(b.text)}</a></li>'
+        for b in doc.blocks
+        if isinstance(b, Heading) and b.level == 2
+    ]
     return f"<nav><strong>Contents</strong><ul>{''.join(items)}</ul></nav>" if items else ""
 
 
@@ -104,7 +115,9 @@ def render_html(doc: Document, root: Path) -> str:
     """The whole page; ``root`` is the report folder the figure paths are relative to."""
     body = "\n".join(_block(b, Path(root)) for b in doc.blocks)
     title = inline_html(doc.title)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(re.sub(r'[`*]', '', doc.title))}</title><style>{CSS}</style></head>\n"
-            f"<body>\n<h1>{title}</h1>\n{_toc(doc)}\n{body}\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(re.sub(r'[`*]', '', doc.title))}</title><style>{CSS}</style></head>\n"
+        f"<body>\n<h1>{title}</h1>\n{_toc(doc)}\n{body}\n</body></html>\n"
+    )

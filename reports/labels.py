@@ -14,10 +14,10 @@ from benchmarks.metrics import METRIC_INFO
 
 __all__ = [
     "SETTING_NAMES",
+    "StrategyStyle",
+    "metric_label",
     "scenario_display",
     "strategy_display",
-    "metric_label",
-    "StrategyStyle",
     "strategy_style",
 ]
 
@@ -36,13 +36,14 @@ FAMILY_NAMES = {
     "split_fmnist": "Split-Fashion-MNIST",
     "split_cifar10": "Split-CIFAR-10",
     "split_cifar100": "Split-CIFAR-100",
-    "clinc150": "CLINC150",
-    "split_clinc150": "Split-CLINC150",
+    "split_text": "Split-text (intent classification)",
+    "synthetic": "Synthetic",
 }
 
 STRATEGY_NAMES = {
     "naive": "Naive (fine-tuning)",
-    "sgd_naive": "Naive (SGD)",
+    "naive_sgd": "Naive (SGD)",
+    "replay_1100": "Replay (1100 samples)",
     "joint": "Joint (offline)",
     "cumulative": "Cumulative",
     "replay": "Replay",
@@ -96,34 +97,61 @@ class StrategyStyle:
     hatch: str
 
 
-# Okabe-Ito colour-blind-safe palette (without its yellow, too pale on white) plus a few darker hues.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
-           "#882255", "#999933", "#44AA99", "#AA4499", "#661100", "#332288")
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "h", "p")
-LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))
-HATCHES = ("", "//", "\\\\", "xx", "..", "oo", "++", "--", "**", "||", "O.", "/o")
-# Fixed slots for known strategies; baselines get black (joint, upper bound) and grey (naive).
-KNOWN_SLOTS = ("replay", "ewc", "si", "mas", "online_ewc", "lwf", "gem", "l2",
-               "agem", "der", "gdumb", "icarl")
-SPECIAL = {
-    "joint": StrategyStyle("#000000", "*", "-", "//"),
+# Hand-picked styles for strategies the literature uses as baselines; colours from the Okabe-Ito
+# colour-blind-safe palette and Tol's palettes; the baselines are black (joint: upper bound) and grey
+# (naive: lower bound). Hatch strings combine matplotlib hatch characters.
+KNOWN_STYLES = {
+    "joint": StrategyStyle("#000000", "*", "-", ""),
     "naive": StrategyStyle("#7F7F7F", "x", ":", "xx"),
-    "sgd_naive": StrategyStyle("#BBBBBB", "+", ":", "++"),
-    "cumulative": StrategyStyle("#444444", "h", "--", ".."),
+    "naive_sgd": StrategyStyle("#BBBBBB", "+", ":", "++"),
+    "cumulative": StrategyStyle("#444444", "h", "--", "oo"),
+    "replay": StrategyStyle("#0072B2", "o", "-", "//"),
+    "ewc": StrategyStyle("#D55E00", "s", "--", "\\\\"),
+    "si": StrategyStyle("#009E73", "^", "-.", ".."),
+    "mas": StrategyStyle("#CC79A7", "D", ":", "||"),
+    "online_ewc": StrategyStyle("#E69F00", "v", (0, (5, 1)), "--"),
+    "lwf": StrategyStyle("#56B4E9", "P", (0, (3, 1, 1, 1, 1, 1)), "O."),
+    "gem": StrategyStyle("#882255", "X", "-", "/."),
+    "l2": StrategyStyle("#999933", "<", "--", "*"),
+    "agem": StrategyStyle("#44AA99", ">", "-.", "\\."),
+    "der": StrategyStyle("#AA4499", "p", ":", "x."),
+    "gdumb": StrategyStyle("#661100", "H", "-", "-."),
+    "icarl": StrategyStyle("#332288", "d", "--", "|."),
 }
+# Unknown strategies draw from colours no known strategy uses, so they never look like a baseline.
+EXTRA_COLORS = (
+    "#CC6677",
+    "#117733",
+    "#6699CC",
+    "#997700",
+    "#EE7733",
+    "#33BBEE",
+    "#EE3377",
+    "#004488",
+    "#994455",
+    "#DDAA33",
+)
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "h", "p", "d", "H")
+LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))
+HATCHES = ("", "//", "\\\\", "xx", "..", "oo", "++", "--", "||", "**", "O.", "/.")
+
+
+def _pick(name: str, salt: str, options: tuple):
+    """A stable choice from ``options`` for ``name`` (crc32, not Python's randomized hash)."""
+    return options[zlib.crc32(f"{salt}:{name}".encode()) % len(options)]
 
 
 def strategy_style(strategy: str) -> StrategyStyle:
-    """The fixed style of a strategy; unknown names get a slot from a stable hash of the name."""
-    if strategy in SPECIAL:
-        return SPECIAL[strategy]
-    if strategy in KNOWN_SLOTS:
-        slot = KNOWN_SLOTS.index(strategy)
-    else:
-        slot = zlib.crc32(strategy.encode()) % 997
+    """The fixed style of a strategy; unknown names get one from stable hashes of the name.
+
+    Two unknown strategies can share a colour; colour, marker, line style and hatch are hashed
+    independently, so they almost never share all four.
+    """
+    if strategy in KNOWN_STYLES:
+        return KNOWN_STYLES[strategy]
     return StrategyStyle(
-        PALETTE[slot % len(PALETTE)],
-        MARKERS[(slot + slot // len(PALETTE)) % len(MARKERS)],
-        LINESTYLES[slot % len(LINESTYLES)],
-        HATCHES[slot % len(HATCHES)],
+        _pick(strategy, "color", EXTRA_COLORS),
+        _pick(strategy, "marker", MARKERS),
+        _pick(strategy, "linestyle", LINESTYLES),
+        _pick(strategy, "hatch", HATCHES),
     )

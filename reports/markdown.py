@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reports.document import BulletList, Block, Document, Figure, Heading, Paragraph, Table
+from reports.document import Block, BulletList, Document, Figure, Heading, Paragraph, Table
 
 __all__ = ["render_markdown"]
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from reports.document import Table, code, plain
 from reports.labels import scenario_display, strategy_display
 from reports.runs import Run
 
-__all__ = ["format_duration", "provenance_items", "package_table", "failed_table", "date_range"]
+__all__ = ["date_range", "failed_table", "format_duration", "package_table", "provenance_items"]
 
 MAX_MESSAGE = 500
 
@@ -22,7 +23,7 @@ def format_duration(seconds: float) -> str:
         return "unknown"
     if seconds < 60:
         return f"{seconds:.1f} s"
-    m, s = divmod(int(round(seconds)), 60)
+    m, s = divmod(round(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h} h {m:02d} min {s:02d} s" if h else f"{m} min {s:02d} s"
 
@@ -63,8 +64,7 @@ def provenance_items(runs: list[Run]) -> tuple[str, ...]:
     return (
         f"Runs: {len(runs)} ({', '.join(f'{c} {s}' for s, c in sorted(status.items()))})"
         + (f"; suites: {', '.join(code(s) for s in suites)}" if suites else ""),
-        f"Git commit: {_values(runs, 'git_commit')}"
-        + (f" (uncommitted changes in {dirty} runs)" if dirty else ""),
+        f"Git commit: {_values(runs, 'git_commit')}" + (f" (uncommitted changes in {dirty} runs)" if dirty else ""),
         f"Device: {_values(runs, 'device')}; device name: {_values(runs, 'device_name')}",
         f"Python: {_values(runs, 'python')}; platform: {_values(runs, 'platform')}",
         f"Host: {_values(runs, 'hostname')}",
@@ -88,7 +88,7 @@ def package_table(runs: list[Run]) -> Table:
 
 def _message(error: dict[str, Any]) -> str:
     """The error message, shortened (visibly) when very long."""
-    text = " ".join(str(error.get("message", "")).split())
+    text = " ".join(str(error.get("message") or "(no error recorded)").split())
     return plain(text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + " … (truncated)")
 
 
@@ -97,18 +97,31 @@ def _failed_row(r: Run) -> tuple[str, ...]:
     error = r.error or {}
     exp = error.get("experience")
     rows = "0" if r.matrix is None else str(r.matrix.shape[0])
-    return (plain(scenario_display(r.scenario, r.setting)), plain(strategy_display(r.strategy)),
-            str(r.seed), r.status, code(error.get("type", "unknown")), _message(error),
-            "—" if exp is None else str(exp), rows, code(r.path.name))
+    return (
+        plain(scenario_display(r.scenario, r.setting)),
+        plain(strategy_display(r.strategy)),
+        str(r.seed),
+        f"{code(error.get('type') or 'unknown')}: {_message(error)}",
+        "—" if exp is None else str(exp),
+        rows,
+        code(r.path.name),
+    )
 
 
 def failed_table(runs: list[Run]) -> Table:
     """Every run that did not succeed, with its error; these are excluded from the aggregates."""
     bad = sorted((r for r in runs if r.status != "ok"), key=lambda r: (r.scenario, r.strategy, r.seed))
     return Table(
-        header=("Scenario", "Strategy", "Seed", "Status", "Error type", "Error message",
-                "Experience reached (0-based)", "Rows of R", "File"),
+        header=(
+            "Scenario",
+            "Strategy",
+            "Seed",
+            "Error (type: message)",
+            "Failed at experience (0-based)",
+            "Rows of R",
+            "File",
+        ),
         rows=tuple(_failed_row(r) for r in bad),
-        align=("l", "l", "r", "l", "l", "l", "r", "r", "l"),
+        align=("l", "l", "r", "l", "r", "r", "l"),
         caption="Failed runs (excluded from every table and figure, counted here)",
     )

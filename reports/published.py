@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 from reports.aggregate import ScenarioResult
 from reports.stats import Summary
 
-__all__ = ["PublishedTable", "ComparisonRow", "load_published", "compare", "REFERENCES_DIR"]
+__all__ = ["REFERENCES_DIR", "ComparisonRow", "PublishedTable", "compare", "load_published"]
 
 REFERENCES_DIR = Path(__file__).resolve().parent / "references"
 DEFAULT_TOLERANCE_PP = 3.0
@@ -21,6 +22,7 @@ class PublishedTable:
     """Published ACC (percent) per clbench scenario and strategy, with its citation."""
 
     key: str
+    short: str  # e.g. "Hsu et al. 2018", for headings
     citation: str
     tolerance_pp: float
     note: str
@@ -50,6 +52,7 @@ def load_published(key: str, folder: Path = REFERENCES_DIR) -> PublishedTable | 
     meta = data.get("meta", {})
     return PublishedTable(
         key=key,
+        short=str(meta.get("short", meta.get("citation", key))),
         citation=str(meta.get("citation", key)),
         tolerance_pp=float(meta.get("tolerance_pp", DEFAULT_TOLERANCE_PP)),
         note=str(meta.get("note", "")),
@@ -67,12 +70,14 @@ def compare(scenario: ScenarioResult, table: PublishedTable) -> list[ComparisonR
             continue
         ours = s.stats["average_accuracy"]
         diff = 100.0 * ours.mean - published[s.strategy]
-        rows.append(ComparisonRow(
-            strategy=s.strategy,
-            method=table.methods.get(s.strategy, s.strategy),
-            ours=ours,
-            published_pct=published[s.strategy],
-            diff_pp=diff,
-            flagged=not math.isnan(diff) and abs(diff) > table.tolerance_pp,
-        ))
+        rows.append(
+            ComparisonRow(
+                strategy=s.strategy,
+                method=table.methods.get(s.strategy, s.strategy),
+                ours=ours,
+                published_pct=published[s.strategy],
+                diff_pp=diff,
+                flagged=not math.isnan(diff) and abs(diff) > table.tolerance_pp,
+            )
+        )
     return rows

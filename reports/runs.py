@@ -17,7 +17,7 @@ import numpy as np
 from benchmarks.metrics import all_metrics, as_matrix
 from benchmarks.results import iter_result_files, load_result
 
-__all__ = ["Run", "ReportError", "load_runs", "parse_run", "metric_mismatches"]
+__all__ = ["ReportError", "Run", "load_runs", "metric_mismatches", "parse_run"]
 
 #: absolute tolerance when comparing stored metrics with recomputed ones
 METRIC_ATOL = 1e-6
@@ -59,6 +59,11 @@ def _number(value: Any) -> float:
         return float(value) if value is not None else math.nan
     except (TypeError, ValueError):
         return math.nan
+
+
+def _total(values: Any) -> float:
+    """Sum of per-experience times; NaN when they were not recorded (unknown is not zero)."""
+    return math.fsum(_number(v) for v in values) if values else math.nan
 
 
 def _partial_matrix(rows: Any) -> np.ndarray | None:
@@ -112,7 +117,7 @@ def parse_run(data: dict[str, Any], path: Path) -> Run:
         status=status,
         matrix=matrix,
         metrics=metrics,
-        train_time_s=math.fsum(_number(t) for t in data.get("train_time_s") or []),
+        train_time_s=_total(data.get("train_time_s")),
         memory_bytes=_number(memory.get("bytes")),
         memory_samples=_number(memory.get("samples")),
         total_time_s=_number(data.get("total_time_s")),

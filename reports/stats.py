@@ -7,8 +7,8 @@ from the closed-form t distribution (Abramowitz & Stegun 26.7.3-26.7.4) and inve
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 __all__ = ["Summary", "summarize", "t_quantile"]
 

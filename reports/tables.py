@@ -17,8 +17,16 @@ from reports.document import Table, plain
 from reports.labels import strategy_display
 from reports.stats import Summary
 
-__all__ = ["Column", "COLUMNS", "best_rows", "format_summary", "summary_table", "seeds_cell",
-           "write_summary_csv", "CSV_COSTS"]
+__all__ = [
+    "COLUMNS",
+    "CSV_COSTS",
+    "Column",
+    "best_rows",
+    "format_summary",
+    "seeds_cell",
+    "summary_table",
+    "write_summary_csv",
+]
 
 
 @dataclass(frozen=True)
@@ -44,8 +52,11 @@ COLUMNS = (
 
 def best_rows(rows: list[StrategyResult], col: Column) -> set[int]:
     """Indices of the rows holding the best mean (as printed); empty when there is nothing to rank."""
-    shown = {i: round(s.stats[col.key].mean * col.scale, col.decimals)
-             for i, s in enumerate(rows) if not math.isnan(s.stats[col.key].mean)}
+    shown = {
+        i: round(s.stats[col.key].mean * col.scale, col.decimals)
+        for i, s in enumerate(rows)
+        if not math.isnan(s.stats[col.key].mean)
+    }
     if len(shown) < 2 or len(set(shown.values())) == 1:
         return set()
     best = max(shown.values()) if col.higher_is_better else min(shown.values())
@@ -80,23 +91,41 @@ def summary_table(sc: ScenarioResult) -> Table:
     rows = list(sc.strategies)
     best = {c.key: best_rows(rows, c) for c in COLUMNS}
     body = tuple(
-        (plain(strategy_display(s.strategy)), seeds_cell(s),
-         *(_cell(s.stats[c.key], c, i in best[c.key]) for c in COLUMNS))
+        (
+            plain(strategy_display(s.strategy)),
+            seeds_cell(s),
+            *(_cell(s.stats[c.key], c, i in best[c.key]) for c in COLUMNS),
+        )
         for i, s in enumerate(rows)
     )
     return Table(
         header=("Strategy", "Seeds (n)", *(c.label for c in COLUMNS)),
         rows=body,
         align=("l", "r", *("r" for _ in COLUMNS)),
-        caption=f"{sc.display}: mean ± std over seeds (best mean per column in bold)",
+        caption=plain(f"{sc.display}: mean ± std over seeds (best mean per column in bold)"),
     )
 
 
 #: Run attribute -> CSV column stem (units in the name)
-CSV_COSTS = {"train_time_s": "train_time_s", "memory_bytes": "replay_memory_bytes",
-             "memory_samples": "replay_memory_samples", "total_time_s": "total_time_s"}
-_ID_COLUMNS = ("scenario", "scenario_name", "setting", "strategy", "strategy_name", "n_seeds",
-               "n_failed", "expected_seeds", "fewer_seeds", "seeds", "reference")
+CSV_COSTS = {
+    "train_time_s": "train_time_s",
+    "memory_bytes": "replay_memory_bytes",
+    "memory_samples": "replay_memory_samples",
+    "total_time_s": "total_time_s",
+}
+_ID_COLUMNS = (
+    "scenario",
+    "scenario_name",
+    "setting",
+    "strategy",
+    "strategy_name",
+    "n_seeds",
+    "n_failed",
+    "expected_seeds",
+    "fewer_seeds",
+    "seeds",
+    "reference",
+)
 
 
 def _csv_header() -> list[str]:
@@ -112,9 +141,19 @@ def _num(x: float) -> str:
 
 def _csv_row(sc: ScenarioResult, s: StrategyResult) -> list[str]:
     """One (scenario, strategy) row."""
-    ident = [sc.scenario, sc.display, sc.setting or "", s.strategy, strategy_display(s.strategy),
-             s.n, s.n_failed, s.expected_seeds, int(s.fewer_seeds), " ".join(map(str, s.seeds)),
-             " ".join(sc.references)]
+    ident = [
+        sc.scenario,
+        sc.display,
+        sc.setting or "",
+        s.strategy,
+        strategy_display(s.strategy),
+        s.n,
+        s.n_failed,
+        s.expected_seeds,
+        int(s.fewer_seeds),
+        " ".join(map(str, s.seeds)),
+        " ".join(sc.references),
+    ]
     keys = list(METRIC_INFO) + list(CSV_COSTS)
     stats = [_num(getattr(s.stats[k], stat)) for k in keys for stat in ("mean", "std", "ci95")]
     return [str(v) for v in ident] + stats

@@ -1,0 +1,65 @@
+"""build_report: results folder in, report folder out (index.md/html, figures, CSV, LaTeX)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reports.aggregate import aggregate
+from reports.figures import write_scenario_figures
+from reports.html import render_html
+from reports.latex import latex_comparison_table, latex_document, latex_summary_table
+from reports.markdown import render_markdown
+from reports.published import compare, load_published
+from reports.runs import load_runs
+from reports.sections import ReportData, build_document
+from reports.tables import write_summary_csv
+
+__all__ = ["build_report", "default_out_dir"]
+
+
+def default_out_dir(results_dir: Path) -> Path:
+    """Where the report goes unless told otherwise: RESULTS_DIR/report."""
+    return Path(results_dir) / "report"
+
+
+def _latex(data: ReportData) -> str:
+    """Every summary table, then every published-table comparison."""
+    parts = [latex_summary_table(sc) for sc in data.scenarios if sc.strategies]
+    for sc in data.scenarios:
+        for key in sc.references:
+            table = data.published.get(key)
+            rows = compare(sc, table) if table else []
+            if rows:
+                parts.append(latex_comparison_table(sc, table, rows))
+    return latex_document(parts)
+
+
+def _collect(results_dir: Path, out_dir: Path) -> ReportData:
+    """Load and aggregate the runs, draw the figures, load the published tables they declare."""
+    runs = load_runs(results_dir)  # first: a missing or empty folder must not get a report/ folder
+    scenarios = aggregate(runs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = {sc.scenario: write_scenario_figures(sc, out_dir) for sc in scenarios}
+    keys = sorted({k for sc in scenarios for k in sc.references})
+    return ReportData(results_dir, runs, scenarios, figures, {k: load_published(k) for k in keys})
+
+
+def build_report(results_dir: Path | str, out_dir: Path | str | None = None) -> Path:
+    """Write the report of every run below ``results_dir`` into ``out_dir``; return index.html.
+
+    Args:
+        results_dir: folder holding the runner's JSON files (any depth; ``report/`` is skipped).
+        out_dir: report folder, created if needed; default ``results_dir/report``.
+
+    Raises:
+        ReportError: the folder is missing, holds no results, or holds an unreadable results file.
+    """
+    results_dir = Path(results_dir)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(results_dir)
+    data = _collect(results_dir, out)
+    doc = build_document(data)
+    (out / "index.md").write_text(render_markdown(doc), encoding="utf-8")
+    (out / "index.html").write_text(render_html(doc, out), encoding="utf-8")
+    write_summary_csv(data.scenarios, out / "summary.csv")
+    (out / "tables.tex").write_text(_latex(data), encoding="utf-8")
+    return out / "index.html"
