@@ -92,6 +92,7 @@ def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
     state.device = str(device)
     scenario, strategy = _build(spec, device)
     bench, T = scenario.benchmark, scenario.info.n_experiences
+    state.initial = _initial_accuracy(strategy, bench, scenario.info)
     seed_everything(spec.seed + 1)  # data order
     for i, experience in enumerate(bench.train_stream):
         state.experience = i
@@ -102,6 +103,25 @@ def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
         state.rows.append(accuracy_row(strategy.eval(bench.test_stream), T))
         state.eval_time.append(time.perf_counter() - t0)
     state.memory = replay_memory(strategy, scenario.info.sample_bytes, len(experience.dataset))
+
+
+def _initial_accuracy(strategy, bench, info) -> list[float] | None:
+    """Accuracy of the untrained model on every test experience (the b of FWT), or None.
+
+    Only for single-head settings: with one head per task, the heads of later tasks do not exist
+    before training. Runs under a forked RNG so it cannot change the training that follows.
+    """
+    import torch
+
+    from benchmarks.evaluation import accuracy_row
+
+    if info.multi_head or getattr(strategy, "model", None) is None:
+        return None
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return accuracy_row(strategy.eval(bench.test_stream), info.n_experiences)
+    except Exception:  # strategies whose evaluation needs training state first (iCaRL's class means)
+        return None
 
 
 def _peak_memory(device: str) -> dict[str, float | None]:

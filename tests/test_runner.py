@@ -34,7 +34,8 @@ def test_results_file_has_the_stable_keys_and_provenance(tmp_path):
     for key in ("scenario", "strategy", "seed", "status", "accuracy_matrix", "metrics", "config",
                 "train_time_s", "peak_memory_mb", "replay_memory", "provenance", "run_id"):
         assert key in result
-    assert result["metrics"] == all_metrics(result["accuracy_matrix"])
+    assert result["metrics"] == all_metrics(result["accuracy_matrix"], result["initial_accuracy"])
+    assert len(result["initial_accuracy"]) == 2 and result["metrics"]["fwt"] is not None
     prov = result["provenance"]
     assert prov["device"] == "cpu" and "torch" in prov["packages"] and "avalanche-lib" in prov["packages"]
     assert result["config"]["train"]["batch_size"] == 16
