@@ -20,6 +20,8 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.choices["run"]
     r.add_argument("--results", default="results", help="results folder (default: results)")
     r.add_argument("--jobs", type=int, default=1, help="runs in parallel (worker processes)")
+    r.add_argument("--threads", type=int, default=1,
+                   help="torch threads per run (default 1; results are bit-identical only for equal thread counts)")
     r.add_argument("--executor", choices=("local", "ray"), default="local")
     r.add_argument("--ray-address", default=None, help="Ray cluster to join ('auto' or host:port)")
     r.add_argument("--skip-failed", action="store_true", help="do not retry runs recorded as failed")
@@ -57,22 +59,24 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from benchmarks.preflight import preflight
+
+    problems = preflight(specs)
+    if problems:
+        print("error: cannot start:\n  - " + "\n  - ".join(problems), file=sys.stderr)
+        return 2
     if args.command == "check":
-        print(f"suite {args.suite!r} is valid: {len(specs)} runs")
+        print(f"suite {args.suite!r} is valid: {len(specs)} runs; data and devices are available")
         return 0
     return _run(args, specs)
 
 
 def _run(args, specs) -> int:
     from benchmarks.executors import make_executor
-    from benchmarks.preflight import preflight
     from benchmarks.suite import run_suite
 
-    problems = preflight(specs)
-    if problems:
-        print("error: cannot start:\n  - " + "\n  - ".join(problems), file=sys.stderr)
-        return 2
-    options = {"address": args.ray_address} if args.executor == "ray" else {}
+    ray = {"address": args.ray_address, "num_cpus": args.threads}  # a Ray run reserves one CPU per thread
+    options = ray if args.executor == "ray" else {"threads": args.threads}
     try:
         executor = make_executor(args.executor, args.jobs, **options)
     except ImportError as exc:  # e.g. --executor ray without Ray installed: the message says what to install

@@ -6,7 +6,7 @@ import difflib
 from typing import Any, Mapping
 
 from benchmarks.config import _SCENARIO_RESERVED, RunSpec, SuiteMeta
-from benchmarks.typed import ConfigError, build, to_dict
+from benchmarks.typed import ConfigError, build, coerce, to_dict
 
 _TOP_LEVEL = ("suite", "train", "hparams", "variants", "scenarios")
 
@@ -43,7 +43,7 @@ class SuiteExpander:
         for sname, table in scenarios.items():
             specs += self._scenario(sname, table, meta, variants)
         if self.errors:
-            raise ConfigError(self.errors)
+            raise ConfigError(list(dict.fromkeys(self.errors)))  # one line per distinct problem
         return specs
 
     # -- strategies and variants -------------------------------------------------------------
@@ -83,9 +83,9 @@ class SuiteExpander:
         params = {k: v for k, v in table.items() if k not in _SCENARIO_RESERVED}
         sparams = build(entry.params, params, where, self.errors)
         model = self._model(table.get("model", {}), entry, where)
-        seeds = tuple(table.get("seeds", meta.seeds if meta else (0,)))
-        names = table.get("strategies", meta.strategies if meta else ())
-        if not names:
+        seeds = self._list(table, "seeds", int, meta.seeds if meta else (0,), where)
+        names = self._list(table, "strategies", str, meta.strategies if meta else (), where)
+        if not names and meta is not None:
             self.errors.append(f"{where}: no strategies (set [suite] strategies or this scenario's strategies)")
         self._check_hparam_tables(table.get("hparams", {}), f"{where} hparams", tuple(variants))
         if sparams is None or model is None or meta is None:
@@ -94,6 +94,16 @@ class SuiteExpander:
         for strategy in names:
             specs += self._runs(sname, entry, sparams, model, strategy, table, meta, variants, seeds, where)
         return specs
+
+    def _list(self, table: Mapping[str, Any], key: str, item: type, default: tuple, where: str) -> tuple:
+        """``table[key]`` checked to be a list of ``item`` (default when absent; () when invalid)."""
+        if key not in table:
+            return tuple(default)
+        try:
+            return coerce(table[key], tuple[item, ...])
+        except TypeError as exc:
+            self.errors.append(f"{where}: {key} {exc}")
+            return ()
 
     def _model(self, table: Mapping[str, Any], entry, where: str) -> dict[str, Any] | None:
         name = table.get("name", entry.meta["default_model"])
@@ -125,7 +135,8 @@ class SuiteExpander:
         hp.update(table.get("hparams", {}).get(strategy, {}))
         params = build(sentry.params, hp, f"{where} strategy {strategy!r}", self.errors)
         train_raw = {**self.doc.get("train", {}), **table.get("train", {}), **(variant["train"] if variant else {})}
-        train = build(TrainConfig, train_raw, f"{where} train (strategy {strategy!r})", self.errors)
+        twhere = f"{self.where} [variants.{strategy}] / [train]" if variant else f"{where} / [train]"
+        train = build(TrainConfig, train_raw, twhere, self.errors)
         if params is None or train is None:
             return []
         return [
