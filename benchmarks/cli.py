@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from benchmarks.preflight import preflight
 
-    problems = preflight(specs)
+    problems = preflight(specs, local_gpu=getattr(args, "executor", "local") == "local")
     if problems:
         print("error: cannot start:\n  - " + "\n  - ".join(problems), file=sys.stderr)
         return 2

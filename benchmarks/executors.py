@@ -1,16 +1,28 @@
 """Where runs execute. One interface, ``submit_all(specs) -> iterator of (spec, result)``.
 
 - SerialExecutor: in this process, one run after the other.
-- ProcessExecutor: ``jobs`` worker processes (spawned), each limited to cores/jobs torch threads so
-  the machine is not oversubscribed; results are identical to a serial run (each run seeds itself).
+- ProcessExecutor: ``jobs`` worker processes (spawned).
 The driver (benchmarks.suite) owns the results folder: executors only return results.
+
+Determinism: each run seeds itself, so a run gives the same accuracy matrix wherever it executes,
+provided it uses the same number of torch intra-op threads: torch splits float reductions (sums in
+matmul backward, ``tensor.sum()``) across threads, and 1 vs 2 threads change parameters in the
+last bits (measured here: MLP weights differ by 3e-8 after 50 Adam steps, a small Transformer by
+4e-5), which can flip predictions in longer runs. So the thread count per run is an explicit
+setting, ``threads`` (CLI ``--threads``, default 1), the same for serial and parallel execution and
+independent of ``--jobs`` and of the machine's core count; every results file records it
+(``provenance.torch_threads``). ``--jobs N`` with ``threads`` t uses N x t cores (a warning says
+when that exceeds the machine). One thread per run and one run per core is also the fastest way
+to run a suite of small models (no intra-op synchronisation).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Iterable, Iterator, Protocol
+from typing import Protocol
 
 from benchmarks.config import RunSpec
 
@@ -19,6 +31,16 @@ class Executor(Protocol):
     """Runs specs and yields (spec, result) as each finishes, in any order."""
 
     def submit_all(self, specs: Iterable[RunSpec]) -> Iterator[tuple[RunSpec, dict]]: ...
+
+
+#: torch intra-op threads of one run unless told otherwise (see the module docstring).
+DEFAULT_THREADS = 1
+
+
+def _check_threads(threads: int) -> int:
+    if threads < 1:
+        raise ValueError("--threads must be >= 1")
+    return threads
 
 
 def _init_worker(threads: int) -> None:
@@ -34,22 +56,50 @@ def _run(spec: RunSpec) -> dict:
     return run_one(spec)
 
 
+def run_with_threads(spec: RunSpec, threads: int) -> dict:
+    """``run_one(spec)`` with ``threads`` torch threads; the caller's thread count is restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _run(spec)
+    finally:
+        torch.set_num_threads(before)
+
+
 class SerialExecutor:
-    """Run in the calling process (the default; easiest to debug)."""
+    """Run in the calling process (the default; easiest to debug).
+
+    Args:
+        threads: torch intra-op threads of each run.
+    """
+
+    def __init__(self, threads: int = DEFAULT_THREADS) -> None:
+        self.threads = _check_threads(threads)
 
     def submit_all(self, specs: Iterable[RunSpec]) -> Iterator[tuple[RunSpec, dict]]:
         for spec in specs:
-            yield spec, _run(spec)
+            yield spec, run_with_threads(spec, self.threads)
 
 
 class ProcessExecutor:
-    """Run ``jobs`` runs at a time in spawned worker processes."""
+    """Run ``jobs`` runs at a time in spawned worker processes.
 
-    def __init__(self, jobs: int) -> None:
+    Args:
+        jobs: worker processes.
+        threads: torch intra-op threads of each run (the same as a serial run's, for identical results).
+    """
+
+    def __init__(self, jobs: int, threads: int = DEFAULT_THREADS) -> None:
         if jobs < 1:
             raise ValueError("--jobs must be >= 1")
         self.jobs = jobs
-        self.threads = max(1, (os.cpu_count() or 1) // jobs)
+        self.threads = _check_threads(threads)
+        cores = os.cpu_count() or 1
+        if jobs * threads > cores:
+            warnings.warn(f"--jobs {jobs} x --threads {threads} > {cores} cores: runs will compete for CPU",
+                          stacklevel=2)
 
     def submit_all(self, specs: Iterable[RunSpec]) -> Iterator[tuple[RunSpec, dict]]:
         import multiprocessing as mp
@@ -69,10 +119,10 @@ class ProcessExecutor:
                 raise
 
 
-def make_executor(kind: str = "local", jobs: int = 1, **options) -> Executor:
-    """The executor for ``--executor`` / ``--jobs``."""
+def make_executor(kind: str = "local", jobs: int = 1, threads: int = DEFAULT_THREADS, **options) -> Executor:
+    """The executor for ``--executor`` / ``--jobs`` / ``--threads`` (Ray: ``num_cpus`` per task instead)."""
     if kind == "local":
-        return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs)
+        return SerialExecutor(threads) if jobs == 1 else ProcessExecutor(jobs, threads)
     if kind == "ray":
         from benchmarks.ray_executor import RayExecutor
 

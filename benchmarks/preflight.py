@@ -5,8 +5,13 @@ from __future__ import annotations
 from benchmarks.config import RunSpec
 
 
-def preflight(specs: list[RunSpec]) -> list[str]:
-    """Problems that would make runs fail; empty when the suite can start."""
+def preflight(specs: list[RunSpec], local_gpu: bool = True) -> list[str]:
+    """Problems that would make runs fail; empty when the suite can start.
+
+    Args:
+        specs: the suite's runs.
+        local_gpu: runs execute on this machine, so 'cuda' needs a GPU here (False for Ray clusters).
+    """
     problems: list[str] = []
     families = {s.scenario_entry.split("_")[0] + "_" + s.scenario_entry.split("_")[1] for s in specs}
     if "split_mnist" in families:
@@ -17,7 +22,11 @@ def preflight(specs: list[RunSpec]) -> list[str]:
             load_mnist(False)
         except Exception as exc:  # DataMissingError and checksum errors name the fix
             problems.append(str(exc))
-    if any(s.device == "cuda" for s in specs):
+    if "split_text" in families:  # data present, groups valid, tokens cached (benchmarks/scenarios/split_text.py)
+        from benchmarks.scenarios.split_text import check_specs
+
+        problems += check_specs([s for s in specs if s.scenario_entry.startswith("split_text")])
+    if local_gpu and any(s.device == "cuda" for s in specs):
         import torch
 
         if not torch.cuda.is_available():

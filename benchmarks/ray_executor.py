@@ -12,7 +12,8 @@ so workers need no shared file system, and skip, resume and failure isolation ar
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from benchmarks.config import RunSpec
 
@@ -88,6 +89,7 @@ class RayExecutor:
     def _connect(self) -> bool:
         """Join or start Ray; True when this call did (so it is ours to shut down)."""
         ray = self._ray
+        self._shipped = False
         if ray.is_initialized():
             return False
         if self.address is None:

@@ -3,9 +3,11 @@
 from strategies.base import STRATEGIES, StrategyContext, StrategyNotApplicable, TrainConfig, check_applicable
 from strategies import (  # noqa: F401  (each module registers itself)
     agem,
+    bic,
     attn_reg,
     cumulative,
     der,
+    er_aml,
     ewc,
     feature_replay,
     feature_replay_attn_reg,

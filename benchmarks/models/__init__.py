@@ -3,6 +3,8 @@
 from benchmarks.models.base import MODELS
 from benchmarks.models import mlp  # noqa: F401
 from benchmarks.models import vit  # noqa: F401
+from benchmarks.models import text_transformer  # noqa: F401
+from benchmarks.models import minilm  # noqa: F401
 
 __all__ = ["MODELS", "build_model"]
 

@@ -10,7 +10,7 @@ Memory: D floats per distinct input (CLINC150 with MiniLM: 19,500 x 384 x 4 B = 
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 

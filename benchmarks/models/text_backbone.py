@@ -36,6 +36,17 @@ def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
+def trim_padding(x: torch.Tensor) -> torch.Tensor:
+    """Drop the trailing positions that are padding in every row: (B, 2, L) -> (B, 2, L').
+
+    Exact for pooled features (padding keys are masked and not pooled, positions start at 0) and
+    about 1.5x cheaper on CLINC150 (L = 32, longest utterance of a batch of 64 ~ 22 tokens).
+    encode/decode keep the full L so that stored hidden states of different batches line up.
+    """
+    real = torch.nonzero(x[:, 1].any(dim=0))
+    return x[:, :, : int(real.max()) + 1] if len(real) else x
+
+
 class TextBackbone(HeadedModel):
     """Base of the text Transformers: encode/decode, mean pooling, freezing, single or multi-head."""
 
@@ -99,17 +110,16 @@ class TextBackbone(HeadedModel):
         return masked_mean(self.final(hidden), mask)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.encode(x)
+        out = self.encode(trim_padding(x))
         return self.pool(out.hidden, out.mask)  # (B, D)
 
     def classify(self, features: torch.Tensor, task_labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Head on pooled features (B, D) -> logits; task labels select the heads of a multi-head."""
-        if task_labels is not None and not isinstance(self.head, nn.Linear):
-            return self.head(features, task_labels)
-        return self.head(features)
-
-    def forward(self, x: torch.Tensor, task_labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.classify(self.features(x), task_labels)
+        """Head on pooled features (B, D) -> logits; task labels (B,) select the heads of a multi-head."""
+        if isinstance(self.head, nn.Linear):
+            return self.head(features)
+        if task_labels is None:
+            raise ValueError("decode with a multi-head (task-IL) needs task_labels")
+        return self.head(features, task_labels)
 
     # -- freezing ------------------------------------------------------------------------------
     def frozen_modules(self) -> list[nn.Module]:

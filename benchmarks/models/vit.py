@@ -108,6 +108,7 @@ class ViT(HeadedModel):
         )
         self.norm = nn.LayerNorm(params.dim)
         self.head = make_head(params.dim, info)
+        self.frozen_below: int | None = None  # an int, not a tensor: safe to deep-copy
 
     @property
     def n_layers(self) -> int:
@@ -149,10 +150,12 @@ class ViT(HeadedModel):
         return (h * m).sum(1) / m.sum(1).clamp_min(1.0)
 
     def apply_head(self, feats: torch.Tensor, task_labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Head on pooled features (B, D) -> logits; task labels route a multi-head."""
-        if task_labels is not None and not isinstance(self.head, nn.Linear):
-            return self.head(feats, task_labels)
-        return self.head(feats)
+        """Head on pooled features (B, D) -> logits; task labels (B,) route a multi-head."""
+        if isinstance(self.head, nn.Linear):
+            return self.head(feats)
+        if task_labels is None:
+            raise ValueError("a multi-head (task-IL) ViT needs task_labels")
+        return self.head(feats, task_labels)
 
     def decode(self, hidden, mask, *, start: int, task_labels=None, output_attentions: bool = False):
         """Run blocks start..n_layers-1 on hidden (B, L, D) of layer ``start``, pool, head -> (logits, output)."""
@@ -165,13 +168,24 @@ class ViT(HeadedModel):
         return self.pool_tokens(out.hidden, out.mask)  # (B, D)
 
     def freeze_below(self, k: int) -> None:
-        """requires_grad=False for the patch embedding, positions, CLS token and blocks < k."""
+        """requires_grad=False for the patch embedding, positions, CLS token and blocks < k; the frozen
+        modules also stay in eval mode while the model trains (as text_backbone.py does), so the
+        hidden state of layer k is a fixed function of the input."""
         check(0 <= k <= self.n_layers, f"k must be in [0, {self.n_layers}], got {k}")
-        frozen = [self.embed, *self.blocks[:k]]
         for p in [self.pos, *([self.cls] if self.cls is not None else [])]:
             p.requires_grad_(False)
-        for module in frozen:
+        for module in [self.embed, *self.blocks[:k]]:
             module.requires_grad_(False)
+        self.frozen_below = k
+        self.train(self.training)
+
+    def train(self, mode: bool = True):
+        """Set train/eval mode; frozen modules always stay in eval mode."""
+        super().train(mode)
+        if self.frozen_below is not None:
+            for module in [self.embed, *self.blocks[: self.frozen_below]]:
+                module.eval()
+        return self
 
 
 @MODELS.register("vit", params=ViTParams, modality="image", transformer=True)
@@ -179,4 +193,3 @@ def build_vit(params: ViTParams, info: ScenarioInfo) -> nn.Module:
     """Tiny ViT on (C, H, W) images: patch tokens, explicit attention, single or multi-head."""
     check(len(info.input_shape) == 3, f"vit needs image inputs (C, H, W), got shape {info.input_shape}")
     return ViT(tuple(info.input_shape), params, info)
-

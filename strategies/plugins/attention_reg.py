@@ -10,7 +10,8 @@ experience (no snapshot yet).
 from __future__ import annotations
 
 import copy
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from avalanche.training.plugins import SupervisedPlugin
@@ -28,7 +29,7 @@ def attention_distance(
     For each batch item b, head h and query q (rows sum to 1 over the keys k):
 
     - "kl": d[b,h,q] = KL(A_old || A_new) = sum_k A_old[b,h,q,k] * (log A_old[b,h,q,k] - log A_new[b,h,q,k])
-      (0 log 0 = 0; A_new is clamped at ``eps`` inside the log);
+      (both probabilities floored at ``eps`` inside the logs, so a 0 of A_old contributes 0);
     - "l2": d[b,h,q] = sum_k (A_old[b,h,q,k] - A_new[b,h,q,k])^2.
 
     Padded keys are left out of the sum over k and padded queries out of the mean:
@@ -39,7 +40,7 @@ def attention_distance(
         a_new: (B, H, L, L) attention probabilities of the model being trained.
         mask: (B, L) bool, True for real tokens; None = every position is real.
         mode: "kl" or "l2" as above.
-        eps: floor of A_new inside the log ("kl").
+        eps: floor of the probabilities inside the logs ("kl").
 
     Returns:
         A scalar tensor (differentiable w.r.t. ``a_new``).
@@ -48,7 +49,8 @@ def attention_distance(
     if mask is None:
         mask = torch.ones(B, L, dtype=torch.bool, device=a_new.device)
     if mode == "kl":
-        per_key = torch.xlogy(a_old, a_old) - a_old * torch.log(a_new.clamp_min(eps))
+        # both logs floored at eps: exactly 0 for equal maps, and 0 where A_old is 0
+        per_key = a_old * (torch.log(a_old.clamp_min(eps)) - torch.log(a_new.clamp_min(eps)))
     elif mode == "l2":
         per_key = (a_old - a_new).pow(2)
     else:

@@ -49,6 +49,25 @@ class FeatureBuffer:
             self.groups[key] = {k: v[: quotas[key]] for k, v in group.items()}
         self._flat = None
 
+    def make_room(
+        self, exp_id: int, targets: torch.Tensor, sample_bytes: int, generator: torch.Generator
+    ) -> dict[tuple[int, int], torch.Tensor]:
+        """Shrink the stored groups to their new shares and pick what to store of experience ``exp_id``.
+
+        Args:
+            exp_id: the experience's index (groups are keyed by (exp_id, class)).
+            targets: (N,) class labels of the experience's samples.
+            sample_bytes: bytes one stored sample takes.
+            generator: CPU generator for the seeded random choice.
+
+        Returns:
+            For each new group, indices into ``targets`` of a random subset of its share.
+        """
+        new = {(exp_id, int(c)): torch.nonzero(targets == c).flatten() for c in torch.unique(targets)}
+        quotas = self.quotas([*self.groups, *new], sample_bytes)
+        self.shrink(quotas)
+        return {key: idx[torch.randperm(len(idx), generator=generator)[: quotas[key]]] for key, idx in new.items()}
+
     def add(self, key: tuple[int, int], item: dict[str, torch.Tensor]) -> None:
         """Store a new group (already cut to its quota)."""
         self.groups[key] = item

