@@ -68,10 +68,10 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from benchmarks.tensor_gather import NotMaterializable, agrees, gather_items
+from benchmarks.tensor_gather import NotMaterializable, Rows, agrees, gather_items
 
-#: (id(owner), tag, device) -> (weakref to owner, tensors)
-_CACHE: dict[tuple[int, str, str], tuple[weakref.ref, tuple[torch.Tensor, ...]]] = {}
+#: (id(owner), tag, device, lazy) -> (weakref to owner, fields)
+_CACHE: dict[tuple[int, str, str, bool], tuple[weakref.ref, tuple[torch.Tensor | Rows, ...]]] = {}
 _SUBCLASSES: dict[type, type] = {}
 
 
@@ -95,7 +95,9 @@ def cache_size() -> int:
     return len(_CACHE)
 
 
-def materialize(dataset, device: torch.device, owner=None, tag: str = "", cache: bool = True) -> tuple[torch.Tensor, ...]:
+def materialize(
+    dataset, device: torch.device, owner=None, tag: str = "", cache: bool = True, lazy: bool = False
+) -> tuple[torch.Tensor | Rows, ...]:
     """All items of ``dataset`` as stacked tensors on ``device`` (x, y, t[, extra fields]).
 
     Args:
@@ -107,17 +109,21 @@ def materialize(dataset, device: torch.device, owner=None, tag: str = "", cache:
             ``dataset``, a hit is checked against ``dataset`` (length and probe items) first.
         tag: distinguishes views of one owner (e.g. "eval" vs "train" transform groups).
         cache: keep the tensors for the owner's lifetime (False for one-off passes over big data).
+        lazy: on CPU, fields read straight from the scenario's tensors come back as ``Rows`` (indexed
+            like a tensor, gathered per mini-batch: no per-experience copy). Ignored on other devices,
+            where the rows are copied once to the device instead.
 
     Raises:
         NotMaterializable: the items change between reads (random augmentation) or the dataset is empty.
     """
     device = torch.device(device)
+    lazy = lazy and device.type == "cpu"
     owner = dataset if owner is None else owner
-    key = (id(owner), tag, str(device))
+    key = (id(owner), tag, str(device), lazy)
     hit = _CACHE.get(key)
     if hit is not None and hit[0]() is owner and (owner is dataset or agrees(hit[1], dataset)):
         return hit[1]
-    tensors = tuple(t.to(device) for t in gather_items(dataset))
+    tensors = tuple(t if isinstance(t, Rows) else t.to(device) for t in gather_items(dataset, lazy=lazy))
     if not cache:
         return tensors
     try:
@@ -289,7 +295,7 @@ class FastDataMixin:
     def make_train_dataloader(self, shuffle: bool = True, **kwargs) -> None:
         self._fallback = None
         try:
-            tensors = materialize(self.adapted_dataset, self.device, tag="train")
+            tensors = materialize(self.adapted_dataset, self.device, tag="train", lazy=True)
         except NotMaterializable as exc:
             self._fallback = f"avalanche: {exc}"
             return super().make_train_dataloader(shuffle=shuffle, **kwargs)
@@ -344,11 +350,16 @@ def fast_template(cls: type) -> type:
     if _defines_own_loader(cls):
         return cls
     if cls not in _SUBCLASSES:
-        _SUBCLASSES[cls] = type(f"Fast{cls.__name__}", (FastDataMixin, cls), {})
+        name = f"Fast{cls.__name__}"
+        while name in globals():  # same class name from another module: keep both importable
+            name += "_"
+        sub = type(name, (FastDataMixin, cls), {"__module__": __name__, "__qualname__": name})
+        globals()[name] = sub  # importable by name, so pickle (checkpoints) finds the class
+        _SUBCLASSES[cls] = sub
     return _SUBCLASSES[cls]
 
 
 __all__ = [
-    "FastDataMixin", "GroupBatches", "NotMaterializable", "TensorBatches", "TensorItems", "balanced_split",
+    "FastDataMixin", "GroupBatches", "NotMaterializable", "Rows", "TensorBatches", "TensorItems", "balanced_split",
     "cache_size", "endless", "fast_template", "materialize", "purge_cache", "task_groups", "train_batches",
 ]

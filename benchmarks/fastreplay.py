@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from benchmarks.fastdata import GroupBatches, NotMaterializable, TensorItems, endless, materialize
+from benchmarks.tensor_gather import dense
 
 
 def adopt_memories(strategy) -> list[str]:
@@ -63,7 +64,7 @@ def _concat(parts: Sequence[tuple[torch.Tensor, ...]]) -> tuple[tuple[torch.Tens
         p[k].shape[1:] != parts[0][k].shape[1:] for p in parts for k in range(len(p))
     ):
         return None
-    fields = tuple(torch.cat([p[k].to(parts[0][k].dtype) for p in parts]) for k in range(len(parts[0])))
+    fields = tuple(torch.cat([dense(p[k]).to(parts[0][k].dtype) for p in parts]) for k in range(len(parts[0])))
     groups, start = [], 0
     for p in parts:
         groups.append(torch.arange(start, start + len(p[0]), device=fields[0].device))
@@ -97,7 +98,7 @@ def _replay_plugin(strategy) -> str | None:
         return None
     plugin = plugins[0]
     try:
-        data = materialize(strategy.adapted_dataset, strategy.device, tag="train")
+        data = materialize(strategy.adapted_dataset, strategy.device, tag="train", lazy=True)  # the loader's
         memory = materialize(plugin.storage_policy.buffer, strategy.device)
     except NotMaterializable as exc:
         strategy.dataloader.fast_path = f"avalanche: {exc}"

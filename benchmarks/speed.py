@@ -150,15 +150,21 @@ def time_workload(w: Workload, device: str, repeats: int) -> dict[str, Any]:
 
 def format_row(label: str, measured: dict[str, Any]) -> str:
     """Medians, ratios (c)/(a) and (b)/(c), samples/second and the raw repeats."""
-    med = {k: statistics.median(v) for k, v in measured["times"].items()}
+    times = measured["times"]
+    med = {k: statistics.median(v) for k, v in times.items()}
     n = measured["samples"]
-    raw = "  ".join(f"{k}=[{', '.join(f'{t:.2f}' for t in v)}]" for k, v in measured["times"].items())
+
+    def paired(top: str, bottom: str) -> float:  # robust to load drifting between repeats
+        return statistics.median(t / b for t, b in zip(times[top], times[bottom]))
+
+    raw = "  ".join(f"{k}=[{', '.join(f'{t:.2f}' for t in v)}]" for k, v in times.items())
     return (
         f"{label}\n"
         f"  train time (median): (a) plain {med['a']:.2f} s | (b) avalanche {med['b']:.2f} s | "
         f"(c) suite {med['c']:.2f} s    over {n} samples\n"
         f"  (c)/(a) = {med['c'] / med['a']:.2f}x   (b)/(c) = {med['b'] / med['c']:.2f}x   "
-        f"samples/s: a {n / med['a']:.0f}, b {n / med['b']:.0f}, c {n / med['c']:.0f}\n"
+        f"(medians of same-repeat ratios: {paired('c', 'a'):.2f}x, {paired('b', 'c'):.2f}x)\n"
+        f"  samples/s: a {n / med['a']:.0f}, b {n / med['b']:.0f}, c {n / med['c']:.0f}\n"
         f"  repeats (s): {raw}"
     )
 

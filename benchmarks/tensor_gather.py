@@ -22,8 +22,47 @@ class NotMaterializable(ValueError):
     """The dataset cannot be read once and reused (random augmentation, or no items)."""
 
 
-def gather_items(dataset) -> tuple[torch.Tensor, ...]:
+class Rows:
+    """Rows ``base[index]`` of a tensor, gathered only when indexed: a field read without a copy.
+
+    Supports what the tensor loaders use: ``len``, ``rows[idx]`` (tensor, int or slice), ``device``,
+    ``dtype``, ``shape``. A training set's inputs are then gathered once per mini-batch straight from
+    the scenario's tensor instead of being copied once more per experience first.
+    """
+
+    def __init__(self, base: torch.Tensor, index: torch.Tensor) -> None:
+        self.base, self.index = base, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i) -> torch.Tensor:
+        return self.base[self.index[i]]
+
+    @property
+    def device(self) -> torch.device:
+        return self.base.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.base.dtype
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self.index), *self.base.shape[1:]))
+
+
+def dense(field: torch.Tensor | Rows) -> torch.Tensor:
+    """A real tensor for a field (copies the rows of a ``Rows``)."""
+    return field.base[field.index] if isinstance(field, Rows) else field
+
+
+def gather_items(dataset, lazy: bool = False) -> tuple[torch.Tensor | Rows, ...]:
     """All items of ``dataset`` as CPU tensors, one per field (x, y, t, ...).
+
+    Args:
+        dataset: the dataset to read.
+        lazy: fields read straight from a leaf tensor are returned as ``Rows`` (no copy).
 
     Raises:
         NotMaterializable: empty dataset, or an item differs between two reads (random transform).
@@ -41,7 +80,9 @@ def gather_items(dataset) -> tuple[torch.Tensor, ...]:
         fields = None
     if fields is not None:
         fields = _match_probes(fields, probes, expected)
-    return tuple(fields) if fields is not None else _read_with_loader(dataset)
+    if fields is None:
+        return _read_with_loader(dataset)
+    return tuple(fields) if lazy else tuple(dense(f) for f in fields)
 
 
 def agrees(tensors: Sequence[torch.Tensor], dataset, n_probes: int = 8) -> bool:
@@ -71,11 +112,12 @@ def _items_equal(a: Sequence, b: Sequence) -> bool:
     return True
 
 
-def _match_probes(fields: list[torch.Tensor], probes: list[int], expected: list) -> list[torch.Tensor] | None:
+def _match_probes(fields: list, probes: list[int], expected: list) -> list | None:
     """``fields`` cast to the probe items' dtypes, or None when any probe item differs."""
     if len(fields) != len(expected[0]):
         return None
-    fields = [f.to(_as_tensor(e).dtype) for f, e in zip(fields, expected[0])]
+    dtypes = [_as_tensor(e).dtype for e in expected[0]]
+    fields = [f if f.dtype == d else dense(f).to(d) for f, d in zip(fields, dtypes)]
     for i, item in zip(probes, expected):
         if not _items_equal([f[i] for f in fields], item):
             return None
@@ -98,7 +140,7 @@ def _index_tensor(indices: Any) -> torch.Tensor:
     return torch.as_tensor([indices[i] for i in range(len(indices))], dtype=torch.long)  # LazyIndices
 
 
-def _walk(node: Any, idx: torch.Tensor) -> list[torch.Tensor] | None:
+def _walk(node: Any, idx: torch.Tensor) -> list[torch.Tensor | Rows] | None:
     """Fields of items ``idx`` of ``node`` (transforms not applied), or None for an unknown node."""
     if hasattr(node, "_flat_data") and hasattr(node, "_data_attributes"):  # AvalancheDataset
         fields = _walk(node._flat_data, idx)
@@ -114,12 +156,12 @@ def _walk(node: Any, idx: torch.Tensor) -> list[torch.Tensor] | None:
     if hasattr(node, "_datasets") and hasattr(node, "_cumulative_sizes"):  # FlatData
         return _walk_flat(node, idx)
     if isinstance(node, torch.utils.data.TensorDataset):
-        return [t[idx] for t in node.tensors]
+        return [Rows(t, idx) for t in node.tensors]
     value = _values(node, idx)
     return None if value is None else [value]
 
 
-def _walk_flat(node: Any, idx: torch.Tensor) -> list[torch.Tensor] | None:
+def _walk_flat(node: Any, idx: torch.Tensor) -> list[torch.Tensor | Rows] | None:
     """FlatData: subset indices, then concatenation of ``_datasets`` (bisect on cumulative sizes)."""
     if node._indices is not None:
         idx = _index_tensor(node._indices)[idx]
@@ -129,18 +171,27 @@ def _walk_flat(node: Any, idx: torch.Tensor) -> list[torch.Tensor] | None:
     cum = torch.as_tensor(node._cumulative_sizes, dtype=torch.long)
     which = torch.bucketize(idx, cum, right=True)  # bisect_right, as FlatData._get_idx
     starts = torch.cat([torch.zeros(1, dtype=torch.long), cum[:-1]])
-    out: list[torch.Tensor] | None = None
+    parts = []
     for k in torch.unique(which).tolist():
         pos = torch.nonzero(which == k).flatten()
         part = _walk(children[k], idx[pos] - starts[k])
-        if part is None:
+        if part is None or (parts and len(part) != len(parts[0][1])):
             return None
-        if out is None:
-            out = [torch.empty((len(idx), *p.shape[1:]), dtype=p.dtype) for p in part]
-        if len(part) != len(out):
-            return None
-        for o, p in zip(out, part):
-            o[pos] = p.to(o.dtype)
+        parts.append((pos, part))
+    return [_merge(len(idx), [(pos, part[f]) for pos, part in parts]) for f in range(len(parts[0][1]))]
+
+
+def _merge(n: int, pieces: list[tuple[torch.Tensor, torch.Tensor | Rows]]) -> torch.Tensor | Rows:
+    """One field of n items from pieces (positions, values); rows of one base tensor stay ``Rows``."""
+    first = pieces[0][1]
+    if isinstance(first, Rows) and all(isinstance(p, Rows) and p.base is first.base for _, p in pieces):
+        index = torch.empty(n, dtype=torch.long)
+        for pos, p in pieces:
+            index[pos] = p.index
+        return Rows(first.base, index)
+    out = torch.empty((n, *first.shape[1:]), dtype=first.dtype)
+    for pos, p in pieces:
+        out[pos] = dense(p).to(out.dtype)
     return out
 
 
@@ -148,7 +199,7 @@ def _values(seq: Any, idx: torch.Tensor) -> torch.Tensor | None:
     """Values ``seq[idx]`` of an attribute sequence (FlatData, tensor, list, constant), or None."""
     if hasattr(seq, "_datasets") and hasattr(seq, "_cumulative_sizes"):
         fields = _walk_flat(seq, idx)
-        return None if fields is None or len(fields) != 1 else fields[0]
+        return None if fields is None or len(fields) != 1 else dense(fields[0])
     if isinstance(seq, torch.Tensor):
         return seq[idx]
     if hasattr(seq, "use_in_getitem") and hasattr(seq, "data"):  # a DataAttribute over another

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-import warnings
+import pickle
 
 import pytest
 import torch
@@ -12,9 +12,7 @@ from benchmarks import fastdata
 from benchmarks.fastdata import GroupBatches, NotMaterializable, TensorBatches, TensorItems, materialize
 from benchmarks.fastreplay import replay_batches
 from benchmarks.scenarios import SCENARIOS, build_scenario
-from benchmarks.tensor_gather import _read_with_loader, gather_items
-
-warnings.filterwarnings("ignore", category=DeprecationWarning)
+from benchmarks.tensor_gather import _read_with_loader, _walk, gather_items
 
 
 def _scenario(setting: str = "class_il", **params):
@@ -36,7 +34,26 @@ def test_gather_equals_per_sample_reads(setting):
     whole = concat_datasets([e.dataset.train() for e in bench.train_stream])
     datasets += [whole, whole.subset(torch.randperm(len(whole))[:17])]
     for ds in datasets:
+        assert _walk(ds, torch.arange(len(ds))) is not None  # read structurally, not by the loader fallback
         assert _same(gather_items(ds), _read_with_loader(ds))
+
+
+def test_lazy_gather_reads_inputs_without_a_copy():
+    from avalanche.benchmarks.utils import concat_datasets
+
+    from benchmarks.tensor_gather import Rows, dense
+
+    bench = _scenario().benchmark
+    for ds in (bench.train_stream[1].dataset.train(),
+               concat_datasets([e.dataset.train() for e in bench.train_stream])):  # cumulative: one base
+        lazy = gather_items(ds, lazy=True)
+        assert isinstance(lazy[0], Rows) and lazy[0].shape == (len(ds), 1, 28, 28)
+        assert _same([dense(f) for f in lazy], gather_items(ds))
+        idx = torch.tensor([3, 0, 7])
+        assert torch.equal(lazy[0][idx], gather_items(ds)[0][idx])
+    on_cpu = materialize(ds, torch.device("cpu"), lazy=True)
+    loader = fastdata.train_batches(on_cpu, batch_size=5)
+    assert sorted(torch.cat([b[1] for b in loader]).tolist()) == sorted(gather_items(ds)[1].tolist())
 
 
 def test_gather_reads_appended_attributes_like_ders_logits():
@@ -181,7 +198,9 @@ def test_templates_with_their_own_loader_are_left_alone():
             return super().make_train_dataloader(**kwargs)
 
     assert fastdata.fast_template(OwnLoader) is OwnLoader
-    assert fastdata.fast_template(Naive).__mro__[1] is fastdata.FastDataMixin
+    fast = fastdata.fast_template(Naive)
+    assert fast.__mro__[1] is fastdata.FastDataMixin and fastdata.fast_template(Naive) is fast
+    assert pickle.loads(pickle.dumps(fast)) is fast  # importable by name
 
 
 # -- every registered strategy: which path it takes (the table in benchmarks/fastdata.py) ------------

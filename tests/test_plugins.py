@@ -395,6 +395,25 @@ def test_pooled_store_replays_through_the_head_only():
     torch.testing.assert_close(flat["h"], feats[nearest], rtol=0, atol=1e-5)
 
 
+def test_pooled_replay_routes_task_labels_to_a_multi_head():
+    from avalanche.models.utils import avalanche_model_adaptation
+
+    torch.manual_seed(0)
+    model = build_model("vit", ViTParams(), _info("task_il", n_outputs=2))
+    stream = build_scenario("synthetic_task_il", SyntheticParams(), seed=0).benchmark.train_stream
+    plugin = FeatureReplayPlugin(store="pooled", mem_size=8)
+    for exp in stream:
+        avalanche_model_adaptation(model, exp)
+        plugin.after_training_exp(_strategy(model, experience=exp))
+    item = plugin.buffer.flat()
+    assert sorted(set(item["t"].tolist())) == [0, 1]
+    logits = plugin.upper(model, item)
+    for task in (0, 1):
+        rows = item["t"] == task
+        head = model.head.classifiers[str(task)]
+        torch.testing.assert_close(logits[rows], head(item["h"][rows].float()), rtol=0, atol=1e-5)
+
+
 def test_invalid_options_are_refused():
     with pytest.raises(ValueError, match="outside"):
         FeatureReplayPlugin(layer=5).split(make_vit())
@@ -514,3 +533,28 @@ def test_composition_regularises_only_trainable_blocks_by_default():
     assert plugins[()]["FeatureReplayPlugin"].layer == 1
     with pytest.raises(ValueError, match="pooled"):
         entry.builder(ctx, entry.params(store="pooled"))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["attn_reg", "feature_replay", "feature_replay+attn_reg"])
+def test_strategy_runs_on_split_mnist_with_the_vit(name):
+    from benchmarks.config import expand
+    from benchmarks.data.cache import mirror_dir
+    from benchmarks.runner import run_one
+
+    if mirror_dir() is None or not (mirror_dir() / "mnist").is_dir():
+        pytest.skip("no MNIST mirror")
+    doc = {
+        "suite": {"seeds": [0], "strategies": [name], "device": "cpu"},
+        "train": {"epochs": 1, "batch_size": 64},
+        "hparams": {name: {"mem_size": 200}} if "replay" in name else {},
+        "scenarios": {"s": {"scenario": "split_mnist_class_il", "model": {"name": "vit"},
+                            "train_fraction": 0.03, "test_fraction": 0.03}},
+    }
+    (spec,) = expand(doc, name="t", where="t")
+    result = run_one(spec)
+    assert result["status"] == "ok", result["error"]
+    R = result["accuracy_matrix"]
+    assert len(R) == 5 and R[0][0] > 0.9  # the first pair of digits is learned
+    if "replay" in name:
+        assert result["replay_memory"] == {"samples": 200, "bytes": 200 * (16 * 64 * 4 + 16)}

@@ -164,6 +164,43 @@ def test_scenario_params_need_a_grouping_for_files():
         SCENARIOS.get("split_text_class_il").params(dataset="file", path="x.csv")
 
 
+def test_preflight_reports_file_problems_before_training(tmp_path):
+    from benchmarks.config import expand
+    from benchmarks.preflight import preflight
+
+    rows = [{"utterance": r["text"], "label": r["label"], "split": r["split"]} for r in _rows()]
+    path = _write_csv(tmp_path / "d.csv", rows, columns=("utterance", "label", "split"))
+    doc = {"suite": {"seeds": [0], "strategies": ["naive"], "device": "cpu"},
+           "scenarios": {"mine": {"scenario": "split_text_class_il", "dataset": "file", "path": str(path),
+                                  "n_experiences": 3}}}
+    problems = preflight(expand(doc, name="t", where="test"))
+    assert len(problems) == 1 and "no text column 'text'" in problems[0] and "'mine'" in problems[0]
+
+
+def test_clinc150_missing_everywhere_names_files_and_places(tmp_path, monkeypatch):
+    from benchmarks.data import clinc150
+
+    monkeypatch.setenv("CLBENCH_MIRROR", str(tmp_path))  # an empty mirror
+
+    def offline(name, dest, digest, timeout=30.0):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(clinc150, "_download", offline)
+    with pytest.raises(DataMissingError, match=r"data_full\.json, domains\.json.*clinc150/.*CLBENCH_MIRROR"):
+        clinc150.fetch(tmp_path / "cache")
+
+
+def test_clinc150_mirror_copy_is_checksummed(tmp_path, monkeypatch):
+    from benchmarks.data import clinc150
+
+    (tmp_path / "clinc150").mkdir()
+    for name, _ in clinc150.FILES:
+        (tmp_path / "clinc150" / name).write_text("{}")
+    monkeypatch.setenv("CLBENCH_MIRROR", str(tmp_path))
+    with pytest.raises(DataMissingError, match="wrong checksum"):
+        clinc150.fetch(tmp_path / "cache")
+
+
 # -- tokenizer cache --------------------------------------------------------------------------------
 def test_tokenizer_cache_is_reused(monkeypatch):
     from benchmarks.data import tokenize as tok

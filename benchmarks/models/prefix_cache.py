@@ -6,8 +6,10 @@ function of the input. ``FrozenPrefixCache.forward(model, x, task_labels)`` then
 k..n_layers-1, pooling and the head on stored states: an epoch costs the trainable layers only.
 (feature_memo.py covers the other case, k = n_layers: pooled features.)
 
-Keys: the bytes of the input row (token ids + mask), under the frozen part's fingerprint and k, so
-another model, other weights or another k never share entries. Each entry keeps only the real
+Keys: the bytes of the input row (token ids + mask at the scenario's full length L), under the
+frozen part's fingerprint and k, so another model, other weights or another k never share entries.
+Computation is trimmed like the model's own ``features`` (``trim_padding``: the batch's all-padding
+tail is dropped; it does not change the real tokens' states). Each entry keeps only the real
 tokens, (n_i, D) with n_i = mask.sum(); padding is restored with zeros, which is exact: padded keys
 get zero attention weight (additive mask) and padded positions are excluded from pooling. Memory:
 n_i x D floats per distinct input (CLINC150, MiniLM: ~10.5 x 384 x 4 B = 16 KB; 15,000 inputs ~240 MB).
@@ -18,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from benchmarks.models.feature_memo import fingerprint
-from benchmarks.models.text_backbone import split_input
+from benchmarks.models.text_backbone import split_input, trim_padding
 
 
 class FrozenPrefixCache:
@@ -47,19 +49,25 @@ class FrozenPrefixCache:
         return k
 
     def hidden(self, model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Layer-k states (B, L, D) and mask (B, L) bool of inputs x (B, 2, L); missing rows computed in one batch."""
+        """Layer-k states (B, L', D) and mask (B, L') of inputs x (B, 2, L), trimmed like ``trim_padding``.
+
+        Rows not seen before are computed in one batch; L' is the batch's last real position + 1.
+        """
         k = self._check_key(model)
+        rows = [r.tobytes() for r in x.detach().reshape(len(x), -1).cpu().numpy()]  # keys: untrimmed rows
+        x = trim_padding(x)  # (B, 2, L'): as the model's own features() does
         _, mask = split_input(x)
-        rows = [r.tobytes() for r in x.detach().reshape(len(x), -1).cpu().numpy()]
         missing = [i for i, r in enumerate(rows) if r not in self.store]
         if missing:
+            sub = trim_padding(x[missing])
             with torch.no_grad():
-                h = model.encode(x[missing], upto=k).hidden  # (b, L, D)
+                h = model.encode(sub, upto=k).hidden  # (b, L'', D)
+            sub_mask = split_input(sub)[1]
             for j, i in enumerate(missing):
-                self.store[rows[i]] = h[j][mask[i]].to(self.dtype).clone()  # (n_i, D) real tokens only
+                self.store[rows[i]] = h[j][sub_mask[j]].to(self.dtype).clone()  # (n_i, D) real tokens only
             self.misses += len(missing)
         width = self.store[rows[0]].shape[-1]  # D
-        out = torch.zeros(len(x), x.size(-1), width, device=x.device)  # (B, L, D), zeros at padding
+        out = torch.zeros(len(x), x.size(-1), width, device=x.device)  # (B, L', D), zeros at padding
         for i, r in enumerate(rows):
             out[i, mask[i]] = self.store[r].to(out.dtype)
         return out, mask
