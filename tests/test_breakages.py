@@ -19,7 +19,7 @@ def test_er_aml_with_too_small_buffer_is_refused_before_training():
     result = run_one(spec)
     assert result["status"] == "failed"
     assert result["error"]["type"] == "StrategyNotApplicable" and result["error"]["experience"] == -1
-    assert "loops forever" in result["error"]["message"] and "Raise mem_size to >= 40" in result["error"]["message"]
+    assert "loops forever" in result["error"]["message"] and "Raise mem_size to >= 64" in result["error"]["message"]
     assert result["train_time_s"] == []
 
 
