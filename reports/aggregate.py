@@ -66,11 +66,18 @@ class ScenarioResult:
     strategies: tuple[StrategyResult, ...]
     failed: tuple[Run, ...]  # failed and invalid runs
     references: tuple[str, ...]  # published tables the runs declare (e.g. "hsu2018")
+    suite: str | None = None  # set when the results folder mixes suites (configs may differ)
+
+    @property
+    def key(self) -> str:
+        """Unique id of this section (file names, anchors): the scenario, prefixed by its suite if set."""
+        return f"{self.suite}__{self.scenario}" if self.suite else self.scenario
 
     @property
     def display(self) -> str:
-        """Human-readable scenario name."""
-        return scenario_display(self.scenario, self.setting)
+        """Human-readable scenario name (with the suite when several suites are shown)."""
+        name = scenario_display(self.scenario, self.setting)
+        return f"{name} [suite {self.suite}]" if self.suite else name
 
     @property
     def with_results(self) -> tuple[StrategyResult, ...]:
@@ -122,7 +129,7 @@ def _acc_key(s: StrategyResult) -> tuple[int, float, str]:
     return (s.n == 0, -acc if not math.isnan(acc) else math.inf, s.strategy)
 
 
-def _scenario_result(scenario: str, runs: list[Run]) -> ScenarioResult:
+def _scenario_result(scenario: str, runs: list[Run], suite: str | None = None) -> ScenarioResult:
     """Aggregate every strategy of one scenario."""
     by_strategy: dict[str, list[Run]] = {}
     for r in runs:
@@ -136,18 +143,26 @@ def _scenario_result(scenario: str, runs: list[Run]) -> ScenarioResult:
         strategies=tuple(sorted(strategies, key=_acc_key)),
         failed=tuple(r for r in runs if r.status != "ok"),
         references=tuple(sorted({r.reference for r in runs if r.reference})),
+        suite=suite,
     )
 
 
-def _scenario_order(s: ScenarioResult) -> tuple[str, int, str]:
+def _scenario_order(s: ScenarioResult) -> tuple[str, str, int, str]:
     """Family first, then task-, domain-, class-incremental."""
     rank = SETTING_ORDER.index(s.setting) if s.setting in SETTING_ORDER else len(SETTING_ORDER)
-    return (family_of(s.scenario, s.setting), rank, s.scenario)
+    return (s.suite or "", family_of(s.scenario, s.setting), rank, s.scenario)
 
 
 def aggregate(runs: Iterable[Run]) -> list[ScenarioResult]:
-    """Group runs by scenario and strategy; scenarios ordered by family and setting."""
-    by_scenario: dict[str, list[Run]] = {}
+    """Group runs by scenario and strategy; scenarios ordered by family and setting.
+
+    Runs of different suites are never pooled (the same scenario may have other settings there):
+    when the folder holds several suites, each (suite, scenario) is its own section.
+    """
+    runs = list(runs)
+    several = len({r.suite for r in runs}) > 1
+    groups: dict[tuple[str | None, str], list[Run]] = {}
     for r in runs:
-        by_scenario.setdefault(r.scenario, []).append(r)
-    return sorted((_scenario_result(s, rs) for s, rs in by_scenario.items()), key=_scenario_order)
+        groups.setdefault((r.suite if several else None, r.scenario), []).append(r)
+    results = (_scenario_result(sc, rs, suite) for (suite, sc), rs in groups.items())
+    return sorted(results, key=_scenario_order)

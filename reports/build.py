@@ -39,7 +39,7 @@ def _collect(results_dir: Path, out_dir: Path) -> ReportData:
     runs = load_runs(results_dir)  # first: a missing or empty folder must not get a report/ folder
     scenarios = aggregate(runs)
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures = {sc.scenario: write_scenario_figures(sc, out_dir) for sc in scenarios}
+    figures = {sc.key: write_scenario_figures(sc, out_dir) for sc in scenarios}
     keys = sorted({k for sc in scenarios for k in sc.references})
     return ReportData(results_dir, runs, scenarios, figures, {k: load_published(k) for k in keys})
 

@@ -256,7 +256,7 @@ def write_scenario_figures(sc: ScenarioResult, root: Path, folder: str = "figure
     with matplotlib.rc_context(RC):
         for kind in FIGURE_KINDS:
             fig = PLOTTERS[kind](sc)
-            stem = _stem(sc.scenario, kind)
+            stem = _stem(sc.key, kind)
             png, svg = Path(folder) / f"{stem}.png", Path(folder) / f"{stem}.svg"
             fig.savefig(Path(root) / png, dpi=PNG_DPI, metadata={"Software": None})
             fig.set_layout_engine(None)  # keep the layout just computed: no second layout pass

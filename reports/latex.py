@@ -37,7 +37,7 @@ def latex_escape(text: str) -> str:
 
 def _label(sc: ScenarioResult, suffix: str = "") -> str:
     """\\label key of a scenario's table."""
-    return "tab:clbench-" + re.sub(r"[^a-z0-9]+", "-", sc.scenario.lower()) + suffix
+    return "tab:clbench-" + re.sub(r"[^a-z0-9]+", "-", sc.key.lower()) + suffix
 
 
 def _math_cell(summ, col, bold: bool) -> str:

@@ -210,8 +210,8 @@ def _figures(files: list[FigureFiles], counter: list[int]) -> list:
 def _scenario(sc: ScenarioResult, data: ReportData, counter: list[int]) -> list:
     """One scenario: table, notes, figures, comparisons."""
     blocks: list = [
-        Heading(2, plain(sc.display), anchor=slug(sc.scenario)),
-        Paragraph(f"Scenario {code(sc.scenario)}, setting {code(sc.setting)}."),
+        Heading(2, plain(sc.display), anchor=slug(sc.key)),
+        Paragraph(f"Scenario {code(sc.scenario)}, setting {code(sc.setting)}" + (f", suite {code(sc.suite)}." if sc.suite else ".")),
     ]
     if not sc.with_results:
         return blocks + [
@@ -225,7 +225,7 @@ def _scenario(sc: ScenarioResult, data: ReportData, counter: list[int]) -> list:
                 kind="warning",
             )
         )
-    blocks += _figures(data.figures.get(sc.scenario, []), counter)
+    blocks += _figures(data.figures.get(sc.key, []), counter)
     for key in sc.references:
         if data.published.get(key) is not None:
             blocks += _comparison(sc, data.published[key])

@@ -328,3 +328,15 @@ def test_report_imports_neither_torch_nor_avalanche():
         cwd=Path(__file__).resolve().parents[1],
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_runs_of_different_suites_are_never_pooled(tmp_path):
+    folder = tmp_path / "mixed"
+    good, bad = make_matrix(1, 0.9), make_matrix(2, 0.1)
+    write(folder / "a", make_run("split_mnist_class_il", "class_il", "naive", 0, good, suite="a", run_id="a1"))
+    write(folder / "b", make_run("split_mnist_class_il", "class_il", "naive", 0, bad, suite="b", run_id="b1"))
+    out = build_report(folder, tmp_path / "out").parent
+    rows = list(csv.DictReader(open(out / "summary.csv")))
+    assert len(rows) == 2  # one section per suite, each with its own single seed
+    md = (out / "index.md").read_text()
+    assert "suite a" in md.replace("\\", "") and "suite b" in md.replace("\\", "")
