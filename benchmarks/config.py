@@ -19,10 +19,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+
+import tomllib
 
 from benchmarks.typed import ConfigError, build, coerce, to_dict
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from benchmarks.config import _SCENARIO_RESERVED, RunSpec, SuiteMeta
 from benchmarks.typed import ConfigError, build, coerce, to_dict

@@ -17,21 +17,21 @@ Definitions (see ../shared/REFERENCE_RESULTS.md and the report's "Metric definit
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 __all__ = [
-    "as_matrix",
-    "average_accuracy",
-    "average_incremental_accuracy",
-    "forgetting",
-    "backward_transfer",
-    "forward_transfer",
-    "avalanche_forgetting",
+    "METRIC_INFO",
     "accuracy_curve",
     "all_metrics",
-    "METRIC_INFO",
+    "as_matrix",
+    "avalanche_forgetting",
+    "average_accuracy",
+    "average_incremental_accuracy",
+    "backward_transfer",
+    "forgetting",
+    "forward_transfer",
 ]
 
 # name -> (label, definition, higher_is_better, citation)
@@ -44,8 +44,10 @@ METRIC_INFO: dict[str, tuple[str, str, bool, str]] = {
     ),
     "forgetting": (
         "Forgetting",
-        "mean over j<T-1 of the best earlier accuracy on j minus the final one: "
-        "max_{l<T-1} R[l,j] - R[T-1,j]",
+        (
+            "mean over j<T-1 of the best earlier accuracy on j minus the final one: "
+            "max_{l<T-1} R[l,j] - R[T-1,j]"
+        ),
         False,
         "Chaudhry et al., ECCV 2018",
     ),

@@ -20,7 +20,7 @@ def preflight(specs: list[RunSpec], local_gpu: bool = True) -> list[str]:
 
             load_mnist(True)
             load_mnist(False)
-        except Exception as exc:  # DataMissingError and checksum errors name the fix
+        except Exception as exc:  # noqa: BLE001  DataMissingError and checksum errors name the fix
             problems.append(str(exc))
     if "split_text" in families:  # data present, groups valid, tokens cached (benchmarks/scenarios/split_text.py)
         from benchmarks.scenarios.split_text import check_specs

@@ -34,8 +34,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = ("schema_version", "scenario", "strategy", "seed", "status", "accuracy_matrix", "metrics")

@@ -120,7 +120,7 @@ def _initial_accuracy(strategy, bench, info) -> list[float] | None:
     try:
         with torch.random.fork_rng(devices=[]):
             return accuracy_row(strategy.eval(bench.test_stream), info.n_experiences)
-    except Exception:  # strategies whose evaluation needs training state first (iCaRL's class means)
+    except Exception:  # noqa: BLE001  strategies whose evaluation needs training state first (iCaRL's class means)
         return None
 
 
@@ -145,7 +145,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
             _train_and_evaluate(spec, state)
     except KeyboardInterrupt:
         raise
-    except Exception as exc:  # a failing run is recorded, the suite goes on
+    except Exception as exc:  # noqa: BLE001  a failing run is recorded, the suite goes on
         error = {
             "type": type(exc).__name__,
             "message": str(exc),

@@ -1,10 +1,9 @@
 """Registered strategies: one file each. Importing this package registers all of them."""
 
-from strategies.base import STRATEGIES, StrategyContext, StrategyNotApplicable, TrainConfig, check_applicable
 from strategies import (  # noqa: F401  (each module registers itself)
     agem,
-    bic,
     attn_reg,
+    bic,
     cumulative,
     der,
     er_aml,
@@ -24,5 +23,6 @@ from strategies import (  # noqa: F401  (each module registers itself)
     replay,
     si,
 )
+from strategies.base import STRATEGIES, StrategyContext, StrategyNotApplicable, TrainConfig, check_applicable
 
 __all__ = ["STRATEGIES", "StrategyContext", "StrategyNotApplicable", "TrainConfig", "check_applicable"]

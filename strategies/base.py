@@ -7,8 +7,9 @@ composes an Avalanche template with plugins: ``ctx.template(Naive, plugins=[...]
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn

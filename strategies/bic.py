@@ -31,7 +31,7 @@ def patch_bic_scheduler() -> None:
     """Let avalanche's BiCPlugin construct its MultiStepLR on torch versions without ``verbose``."""
     import inspect
 
-    import avalanche.training.plugins.bic as bic
+    from avalanche.training.plugins import bic
     from torch.optim.lr_scheduler import MultiStepLR
 
     if "verbose" in inspect.signature(MultiStepLR).parameters or getattr(bic.MultiStepLR, "_clbench", False):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 
 import pytest
+from helpers import tiny_specs
 
 from benchmarks.evaluation import make_evaluator
 from benchmarks.preflight import preflight
 from benchmarks.runner import _build, resolve_device, run_one
 from strategies import STRATEGIES
-from helpers import tiny_specs
 
 
 def test_er_aml_with_too_small_buffer_is_refused_before_training():

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from helpers import tiny_doc
 
 from benchmarks.config import ConfigError, apply_overrides, expand, load_suite, parse_override
-from helpers import tiny_doc
 
 
 def _problems(doc) -> list[str]:

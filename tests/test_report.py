@@ -336,7 +336,8 @@ def test_runs_of_different_suites_are_never_pooled(tmp_path):
     write(folder / "a", make_run("split_mnist_class_il", "class_il", "naive", 0, good, suite="a", run_id="a1"))
     write(folder / "b", make_run("split_mnist_class_il", "class_il", "naive", 0, bad, suite="b", run_id="b1"))
     out = build_report(folder, tmp_path / "out").parent
-    rows = list(csv.DictReader(open(out / "summary.csv")))
+    with open(out / "summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
     assert len(rows) == 2  # one section per suite, each with its own single seed
     md = (out / "index.md").read_text()
     assert "suite a" in md.replace("\\", "") and "suite b" in md.replace("\\", "")

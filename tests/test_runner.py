@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import tiny_specs
 
 from benchmarks.cli import main
 from benchmarks.config import load_suite
@@ -20,7 +21,6 @@ from benchmarks.metrics import all_metrics
 from benchmarks.results import load_results
 from benchmarks.runner import run_one
 from benchmarks.suite import result_path, run_suite
-from helpers import tiny_specs
 
 TINY = str(Path(__file__).parent / "data" / "tiny_suite.toml")
 REPO = Path(__file__).resolve().parents[1]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from helpers import tiny_specs
 
 from benchmarks.config import ConfigError
 from benchmarks.models import MODELS
 from benchmarks.runner import run_one
 from benchmarks.scenarios import SETTINGS
 from strategies import STRATEGIES
-from helpers import tiny_specs
 
 # Small memories so buffers fill on 16 samples per class.
 SMALL = {"replay": {"mem_size": 20}, "gdumb": {"mem_size": 20}, "icarl": {"memory_size": 20},

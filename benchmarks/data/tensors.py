@@ -22,6 +22,6 @@ def stratified_subset(y: torch.Tensor, fraction: float, seed: int) -> torch.Tens
     keep = []
     for c in torch.unique(y):
         idx = torch.nonzero(y == c).flatten()
-        n = max(1, int(round(fraction * len(idx))))
+        n = max(1, round(fraction * len(idx)))
         keep.append(idx[torch.randperm(len(idx), generator=gen)[:n]])
     return torch.sort(torch.cat(keep)).values

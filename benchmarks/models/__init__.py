@@ -1,10 +1,12 @@
 """Registered models. Importing this package registers every model module listed here."""
 
+from benchmarks.models import (
+    minilm,  # noqa: F401
+    mlp,  # noqa: F401
+    text_transformer,  # noqa: F401
+    vit,  # noqa: F401
+)
 from benchmarks.models.base import MODELS
-from benchmarks.models import mlp  # noqa: F401
-from benchmarks.models import vit  # noqa: F401
-from benchmarks.models import text_transformer  # noqa: F401
-from benchmarks.models import minilm  # noqa: F401
 
 __all__ = ["MODELS", "build_model"]
 

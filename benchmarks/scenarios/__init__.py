@@ -1,9 +1,11 @@
 """Registered scenarios. Importing this package registers every scenario module listed here."""
 
+from benchmarks.scenarios import (
+    split_mnist,  # noqa: F401  (registers split_mnist_*)
+    split_text,  # noqa: F401  (registers split_text_*)
+    synthetic,  # noqa: F401  (registers synthetic_*, for tests)
+)
 from benchmarks.scenarios.base import SCENARIOS, SETTINGS, Scenario, ScenarioInfo
-from benchmarks.scenarios import split_mnist  # noqa: F401  (registers split_mnist_*)
-from benchmarks.scenarios import synthetic  # noqa: F401  (registers synthetic_*, for tests)
-from benchmarks.scenarios import split_text  # noqa: F401  (registers split_text_*)
 
 __all__ = ["SCENARIOS", "SETTINGS", "Scenario", "ScenarioInfo", "build_scenario"]
 
