@@ -54,6 +54,7 @@ class RunState:
     experience: int = -1  # experience being trained (-1 = setup)
     memory: dict[str, int] = field(default_factory=lambda: {"samples": 0, "bytes": 0})
     device: str = "cpu"
+    data_path: str | None = None
 
 
 def _build(spec: RunSpec, device):
@@ -103,6 +104,7 @@ def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
         state.rows.append(accuracy_row(strategy.eval(bench.test_stream), T))
         state.eval_time.append(time.perf_counter() - t0)
     state.memory = replay_memory(strategy, scenario.info.sample_bytes, len(experience.dataset))
+    state.data_path = getattr(strategy, "data_path", None)  # which loader fed training (fastdata table)
 
 
 def _initial_accuracy(strategy, bench, info) -> list[float] | None:
@@ -193,6 +195,7 @@ def _result(spec: RunSpec, state: RunState, error: dict | None, started: float) 
         "total_time_s": time.time() - started,
         "peak_memory_mb": _peak_memory(state.device),
         "replay_memory": state.memory,
+        "data_path": state.data_path,
         "config": spec.config(),
         "seeds": {"global": spec.seed, "class_order": spec.seed, "model_init": spec.seed, "data_order": spec.seed + 1},
         "provenance": provenance(state.device, started),
