@@ -58,7 +58,8 @@ Strategies written later inherit the tensor path through ``ctx.template``; a plu
 ``strategy.dataloader`` with an unknown loader is not broken: its loader is used and the run's
 ``strategy.data_path`` says "avalanche" for that experience. Templates that override
 ``make_train_dataloader`` themselves (AR1, object detection) are returned unchanged by
-``fast_template``. On CUDA the tensors live on the GPU (no pin_memory, no host copies per batch).
+``fast_template``. Per-iteration plugin events skip handlers that provably do nothing
+(benchmarks/dispatch.py). On CUDA the tensors live on the GPU (no pin_memory, no host copies per batch).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
+from benchmarks.dispatch import lean_events
 from benchmarks.tensor_gather import NotMaterializable, Rows, agrees, gather_items
 
 #: (id(owner), tag, device, lazy) -> (weakref to owner, fields)
@@ -345,7 +347,9 @@ def _defines_own_loader(cls: type) -> bool:
 def fast_template(cls: type) -> type:
     """The subclass of template ``cls`` that uses the fast data path (cached per class).
 
-    Templates that build their own loaders are returned unchanged (documented fallback).
+    It also dispatches the per-iteration plugin events leanly (benchmarks/dispatch.py: provable
+    no-op handlers are skipped). Templates that build their own loaders are returned unchanged
+    (documented fallback).
     """
     if _defines_own_loader(cls):
         return cls
@@ -353,7 +357,8 @@ def fast_template(cls: type) -> type:
         name = f"Fast{cls.__name__}"
         while name in globals():  # same class name from another module: keep both importable
             name += "_"
-        sub = type(name, (FastDataMixin, cls), {"__module__": __name__, "__qualname__": name})
+        attrs = {"__module__": __name__, "__qualname__": name, **lean_events(cls)}
+        sub = type(name, (FastDataMixin, cls), attrs)
         globals()[name] = sub  # importable by name, so pickle (checkpoints) finds the class
         _SUBCLASSES[cls] = sub
     return _SUBCLASSES[cls]
