@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import resource
 import time
@@ -126,6 +127,26 @@ def _initial_accuracy(strategy, bench, info) -> list[float] | None:
         return None
 
 
+@contextlib.contextmanager
+def quiet_avalanche():
+    """Hide Avalanche 0.6.0's deprecation warnings (one per replay update) and the logger-less note.
+
+    A filter is not enough: Avalanche's ``@deprecated`` wrapper calls ``warnings.simplefilter("once",
+    DeprecationWarning)`` itself, which overrides an "ignore" filter, so every worker process printed
+    them. The display hook is wrapped instead (restored on exit); other warnings are shown as usual.
+    """
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def filtered(message, category, *args, **kwargs):
+            if issubclass(category, DeprecationWarning) or "No loggers specified" in str(message):
+                return
+            show(message, category, *args, **kwargs)
+
+        warnings.showwarning = filtered
+        yield
+
+
 def _peak_memory(device: str) -> dict[str, float | None]:
     import torch
 
@@ -140,10 +161,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     state = RunState()
     error = None
     try:
-        with warnings.catch_warnings():
-            # Avalanche 0.6.0 warns on every replay update and about the logger-less evaluator.
-            warnings.filterwarnings("ignore", category=DeprecationWarning)
-            warnings.filterwarnings("ignore", message="No loggers specified")
+        with quiet_avalanche():
             _train_and_evaluate(spec, state)
     except KeyboardInterrupt:
         raise

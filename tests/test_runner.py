@@ -122,3 +122,19 @@ def test_sigkill_at_several_points_then_resume_equals_uninterrupted_run(tmp_path
     assert _matrices(resumed) == expected
     assert len(list(resumed.rglob("*.json"))) == 8
     assert not list(resumed.rglob("*.tmp"))
+
+
+def test_worker_output_carries_no_avalanche_deprecation_spam():
+    code = (
+        "import warnings, sys; warnings.simplefilter('default');"
+        "from helpers import tiny_specs; from benchmarks.runner import run_one;"
+        "r = run_one(tiny_specs(['replay', 'gdumb'])[0]); assert r['status'] == 'ok', r['error'];"
+        "r = run_one(tiny_specs(['replay', 'gdumb'])[1]); assert r['status'] == 'ok', r['error'];"
+        "warnings.warn('a user warning still shows', UserWarning)"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "Call to deprecated function" not in proc.stderr, proc.stderr  # Avalanche's @deprecated
+    assert "No loggers specified" not in proc.stderr, proc.stderr
+    assert "a user warning still shows" in proc.stderr
