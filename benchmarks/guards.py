@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from avalanche.core import SupervisedPlugin
 
@@ -44,8 +46,12 @@ class FiniteLossGuard(SupervisedPlugin):
         every = self.check_every or (1 if loss.device.type == "cpu" else DEVICE_CHECK_EVERY)
         iteration = strategy.clock.train_epoch_iterations
         if every == 1:
-            if not bool(torch.isfinite(loss).all()):
-                self._raise(strategy, iteration, f"{loss.detach().flatten()[0].item()}")
+            if loss.numel() == 1:  # the usual case: one host read (~2 us), no temporary tensors
+                value = loss.item()
+                if not math.isfinite(value):
+                    self._raise(strategy, iteration, f"{value}")
+            elif not bool(torch.isfinite(loss).all()):
+                self._raise(strategy, iteration, "not finite")
             return
         bad = ~torch.isfinite(loss.detach()).all()
         if self._first_bad is None:

@@ -37,6 +37,7 @@ FAMILY_NAMES = {
     "split_cifar10": "Split-CIFAR-10",
     "split_cifar100": "Split-CIFAR-100",
     "split_text": "Split-text (intent classification)",
+    "clinc150": "CLINC150",
     "synthetic": "Synthetic",
 }
 
@@ -60,7 +61,15 @@ STRATEGY_NAMES = {
     "icarl": "iCaRL",
     "er_ace": "ER-ACE",
     "rwalk": "RWalk",
+    "pnn": "PNN",
+    "bic": "BiC",
+    "er_aml": "ER-AML",
+    "attn_reg": "Attention reg.",
+    "feature_replay": "Feature replay",
 }
+
+#: suffixes a suite adds to a scenario name to tell models apart (split_mnist_class_il_vit)
+VARIANT_NAMES = {"vit": "ViT", "mlp": "MLP", "minilm": "MiniLM", "transformer": "Transformer"}
 
 
 def family_of(scenario: str, setting: str | None) -> str:
@@ -71,8 +80,12 @@ def family_of(scenario: str, setting: str | None) -> str:
 
 def scenario_display(scenario: str, setting: str | None) -> str:
     """Display name, e.g. ("split_mnist_class_il", "class_il") -> "Split-MNIST, class-incremental"."""
-    family = family_of(scenario, setting)
-    name = FAMILY_NAMES.get(family, family.replace("_", " "))
+    family, variant = family_of(scenario, setting), ""
+    token = f"_{setting}_" if setting else ""
+    if token and token in scenario and family == scenario:  # e.g. split_mnist_class_il_vit
+        family, _, rest = scenario.partition(token)
+        variant = " (" + " ".join(VARIANT_NAMES.get(w, w) for w in rest.split("_")) + ")"
+    name = FAMILY_NAMES.get(family, family.replace("_", " ")) + variant
     setting_name = SETTING_NAMES.get(setting or "", setting)
     return f"{name}, {setting_name}" if setting_name else name
 

@@ -161,3 +161,12 @@ def test_deferred_guard_checks_at_the_end_of_the_epoch():
 def test_guard_rejects_a_bad_interval():
     with pytest.raises(ValueError, match="check_every"):
         FiniteLossGuard(check_every=0)
+
+
+def test_guard_checks_a_loss_with_several_elements():
+    guard, s = FiniteLossGuard(), _Strategy()
+    s.loss = torch.tensor([1.0, math.nan])
+    with pytest.raises(NonFiniteLossError, match="not finite at experience 2"):
+        guard.before_backward(s)
+    s.loss = torch.tensor([1.0, 2.0])
+    guard.before_backward(s)

@@ -300,6 +300,9 @@ def test_summarize():
 def test_names_and_styles():
     assert scenario_display("split_mnist_class_il", "class_il") == "Split-MNIST, class-incremental"
     assert scenario_display("split_mnist_domain_il", "domain_il") == "Split-MNIST, domain-incremental"
+    assert scenario_display("split_mnist_class_il_vit", "class_il") == "Split-MNIST (ViT), class-incremental"
+    assert scenario_display("clinc150_class_il", "class_il") == "CLINC150, class-incremental"
+    assert scenario_display("own_data", "task_il") == "own data, task-incremental"
     known = ["naive", "joint", "replay", "ewc", "si", "mas", "lwf", "gem", "l2", "online_ewc"]
     assert len({strategy_style(s).color for s in known}) == len(known)
     assert strategy_style("feature_replay+attn_reg") == strategy_style("feature_replay+attn_reg")
