@@ -1,10 +1,12 @@
 # clbench: `make bench` (sets up .venv if needed, runs SUITE, writes the report), `make test`.
+# `make bench` runs JOBS runs at once (default: one per CPU core, 1 torch thread each).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SUITE  ?= default
 RESULTS ?= results
 ARGS   ?=
+JOBS   ?= $(shell nproc 2>/dev/null || echo 1)
 STAMP  := $(VENV)/.clbench-installed
 
 .PHONY: setup bench quick hsu2018 report test test-fast speed lint clean-results
@@ -19,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 bench: setup
-	$(PY) -m benchmarks run --suite $(SUITE) --results $(RESULTS) $(ARGS)
+	$(PY) -m benchmarks run --suite $(SUITE) --results $(RESULTS) --jobs $(JOBS) $(ARGS)
 
 quick:
 	$(MAKE) bench SUITE=quick

@@ -145,7 +145,8 @@ def time_workload(w: Workload, device: str, repeats: int) -> dict[str, Any]:
         times["a"].append(plain())
         times["b"].append(suite_time(w, device, fast=False))
         times["c"].append(suite_time(w, device, fast=True))
-    return {"times": times, "samples": plain.samples}
+    bs = w.batch_size
+    return {"times": times, "samples": plain.samples, "iterations": sum(-(-len(x) // bs) for x, _ in plain.data)}
 
 
 def format_row(label: str, measured: dict[str, Any]) -> str:
@@ -165,8 +166,22 @@ def format_row(label: str, measured: dict[str, Any]) -> str:
         f"  (c)/(a) = {med['c'] / med['a']:.2f}x   (b)/(c) = {med['b'] / med['c']:.2f}x   "
         f"(medians of same-repeat ratios: {paired('c', 'a'):.2f}x, {paired('b', 'c'):.2f}x)\n"
         f"  samples/s: a {n / med['a']:.0f}, b {n / med['b']:.0f}, c {n / med['c']:.0f}\n"
+        f"{_per_iteration(med, measured.get('iterations'))}"
         f"  repeats (s): {raw}"
     )
+
+
+def _per_iteration(med: dict[str, float], iterations: int | None) -> str:
+    """Time per training iteration and what (b) and (c) add to the plain loop's: the loop's own cost.
+
+    That added cost is CPU work per mini-batch (data loading, plugin calls) which a GPU does not
+    shrink, so it bounds the speed-up over Avalanche that a GPU run can show.
+    """
+    if not iterations:
+        return ""
+    us = {k: v / iterations * 1e6 for k, v in med.items()}
+    return (f"  per iteration ({iterations}): a {us['a']:.0f} us; added to a: b {us['b'] - us['a']:+.0f} us, "
+            f"c {us['c'] - us['a']:+.0f} us\n")
 
 
 def time_quick_suite(device: str, threads: int, fast: bool) -> tuple[float, str]:

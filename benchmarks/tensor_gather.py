@@ -132,11 +132,30 @@ def _read_with_loader(dataset) -> tuple[torch.Tensor, ...]:
     return tuple(torch.cat([p[i] for p in parts]) for i in range(len(parts[0])))
 
 
+#: id(seq) -> (seq, len, tensor): Python index/label lists already converted (they are read again at
+#: every experience and evaluation: 60,000-element lists cost ~2 ms each to convert). The entry keeps
+#: ``seq`` alive, so its id cannot be reused while cached; the length guards against appends.
+_CONVERTED: dict[int, tuple[Any, int, torch.Tensor]] = {}
+_CONVERTED_MAX = 32
+
+
+def _converted(seq: list | tuple | range, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``torch.as_tensor(seq)``, memoised for the last few sequences (treated as read-only)."""
+    hit = _CONVERTED.get(id(seq))
+    if hit is not None and hit[0] is seq and hit[1] == len(seq) and (dtype is None or hit[2].dtype == dtype):
+        return hit[2]
+    out = torch.as_tensor(seq, dtype=dtype)
+    if len(_CONVERTED) >= _CONVERTED_MAX:
+        _CONVERTED.pop(next(iter(_CONVERTED)))
+    _CONVERTED[id(seq)] = (seq, len(seq), out)
+    return out
+
+
 def _index_tensor(indices: Any) -> torch.Tensor:
     if isinstance(indices, torch.Tensor):
         return indices.long()
     if isinstance(indices, (list, tuple, range)):
-        return torch.as_tensor(indices, dtype=torch.long)
+        return _converted(indices, torch.long)
     return torch.as_tensor([indices[i] for i in range(len(indices))], dtype=torch.long)  # LazyIndices
 
 
@@ -208,6 +227,8 @@ def _values(seq: Any, idx: torch.Tensor) -> torch.Tensor | None:
         return torch.full((len(idx),), seq._constant_value)
     if isinstance(seq, (list, tuple)) and len(seq) > 0 and isinstance(seq[0], torch.Tensor):
         return torch.stack([seq[i] for i in idx.tolist()])
-    if isinstance(seq, (list, tuple, range)) or hasattr(seq, "__array__"):
+    if isinstance(seq, (list, tuple, range)):
+        return _converted(seq)[idx]
+    if hasattr(seq, "__array__"):
         return torch.as_tensor(seq)[idx]
     return None

@@ -252,3 +252,17 @@ def test_every_registered_strategy_trains_and_evaluates_on_tensors(name, setting
     assert strategy.data_path["train"] == TRAIN.get(name, "tensor")
     assert strategy.data_path["eval"] == "tensor"
     assert strategy.data_path["memory"] == MEMORY.get(name, "none")
+
+
+def test_converted_index_lists_are_memoised_and_refreshed_on_growth():
+    from benchmarks import tensor_gather
+
+    seq = list(range(10))
+    first = tensor_gather._converted(seq, torch.long)
+    assert tensor_gather._converted(seq, torch.long) is first  # second read: no conversion
+    seq.append(10)  # grown: converted again
+    again = tensor_gather._converted(seq, torch.long)
+    assert again is not first and again.tolist() == list(range(11))
+    for k in range(tensor_gather._CONVERTED_MAX + 5):  # bounded
+        tensor_gather._converted(list(range(k + 1)))
+    assert len(tensor_gather._CONVERTED) <= tensor_gather._CONVERTED_MAX

@@ -38,7 +38,14 @@ def test_all_three_modes_run_on_a_tiny_workload():
     assert speed.missing_parts(w) is None
     measured = speed.time_workload(w, "cpu", repeats=1)
     assert measured["samples"] == 4 * 16 and all(len(v) == 1 and v[0] > 0 for v in measured["times"].values())
+    assert measured["iterations"] == 2  # 2 experiences of 32 samples, batches of 128: one batch each
     assert "(c)/(a)" in speed.format_row("tiny", measured)
+
+
+def test_per_iteration_overheads_are_differences_to_the_plain_loop():
+    measured = {"times": {"a": [1.0], "b": [3.0], "c": [1.5]}, "samples": 1000, "iterations": 100}
+    row = speed.format_row("x", measured)
+    assert "per iteration (100): a 10000 us; added to a: b +20000 us, c +5000 us" in row
 
 
 def test_unregistered_parts_are_skipped_with_a_reason():
