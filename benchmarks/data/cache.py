@@ -67,3 +67,11 @@ def copy_from_mirror(relative: str, dest: Path, expected_md5: str | None = None)
     shutil.copyfile(src, tmp)
     os.replace(tmp, dest)
     return True
+
+
+def unavailable(dataset: str, files: str, subdir: str, cache_folder: Path, cause: Exception) -> DataMissingError:
+    """The error for a data set found neither in the mirror nor by download: which files go where."""
+    return DataMissingError(
+        f"{dataset} is not available: no mirror copy and the download failed ({cause}). "
+        f"Put {files} into <mirror>/{subdir}/ and set CLBENCH_MIRROR=<mirror>, or copy them into {cache_folder}/"
+    )

@@ -17,7 +17,7 @@ import urllib.request
 from functools import lru_cache
 from pathlib import Path
 
-from benchmarks.data.cache import DataMissingError, cache_dir, copy_from_mirror, md5
+from benchmarks.data.cache import DataMissingError, cache_dir, copy_from_mirror, md5, unavailable
 from benchmarks.data.text import Groups, TextSplits
 
 URL = "https://raw.githubusercontent.com/clinc/oos-eval/master/data/{name}"
@@ -52,12 +52,8 @@ def fetch(root: Path | None = None) -> Path:
         except DataMissingError:
             raise
         except Exception as exc:  # network errors come in many types
-            names = ", ".join(n for n, _ in FILES)
-            raise DataMissingError(
-                f"CLINC150 is not available: no mirror copy and the download of {name} failed ({exc}). "
-                f"Put {names} (from github.com/clinc/oos-eval, data/) into <mirror>/{MIRROR_SUBDIR}/ and set "
-                f"CLBENCH_MIRROR=<mirror>, or copy them into {root}/"
-            ) from exc
+            names = ", ".join(n for n, _ in FILES) + " (from github.com/clinc/oos-eval, data/)"
+            raise unavailable("CLINC150", names, MIRROR_SUBDIR, root, exc) from exc
     return root
 
 

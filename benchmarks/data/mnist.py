@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.data.cache import DataMissingError, cache_dir, copy_from_mirror
+from benchmarks.data.cache import cache_dir, copy_from_mirror, unavailable
 
 # (file name, md5 of the .gz) as torchvision pins them.
 MNIST_FILES = (
@@ -32,12 +32,7 @@ def _fill_raw(raw: Path) -> None:
 
         MNIST(root=str(raw.parents[1]), train=True, download=True)
     except Exception as exc:  # network errors come in many types
-        names = ", ".join(n for n, _ in MNIST_FILES)
-        raise DataMissingError(
-            f"MNIST is not available: no mirror copy and the download failed ({exc}). "
-            f"Put {names} into <mirror>/{MIRROR_SUBDIR}/ and set CLBENCH_MIRROR=<mirror>, "
-            f"or copy them into {raw}/"
-        ) from exc
+        raise unavailable("MNIST", ", ".join(n for n, _ in MNIST_FILES), MIRROR_SUBDIR, raw, exc) from exc
 
 
 @lru_cache(maxsize=2)
