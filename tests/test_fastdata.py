@@ -91,6 +91,7 @@ def test_cache_entries_die_with_their_owner_and_check_the_view():
     assert materialize(exp0.eval(), torch.device("cpu"), owner=exp0, tag="eval") is a  # fresh view, same items
     # a different dataset under the same owner/tag is re-read, never served from the cache
     assert _same(materialize(exp1.eval(), torch.device("cpu"), owner=exp0, tag="eval"), gather_items(exp1.eval()))
+    gc.collect()  # entries of earlier tests' garbage cycles must not die inside the count below
     n = fastdata.cache_size()
     view = exp1.train()
     materialize(view, torch.device("cpu"))
