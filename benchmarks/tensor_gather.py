@@ -107,6 +107,8 @@ def _items_equal(a: Sequence, b: Sequence) -> bool:
         return False
     for u, v in zip(a, b):
         u, v = _as_tensor(u), _as_tensor(v)
+        if u.device != v.device:  # cached fields live on the run's device (GPU), dataset items on the CPU
+            u = u.to(v.device)
         if u.shape != v.shape or not bool((u == v).all()):
             return False
     return True

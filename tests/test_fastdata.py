@@ -232,8 +232,12 @@ def _registered():
         yield pytest.param(name, "class_il" if "class_il" in settings else settings[0], id=name)
 
 
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a GPU machine)")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
 @pytest.mark.parametrize("name,setting", list(_registered()))
-def test_every_registered_strategy_trains_and_evaluates_on_tensors(name, setting):
+def test_every_registered_strategy_trains_and_evaluates_on_tensors(name, setting, device):
     from helpers import tiny_specs
 
     from benchmarks.models import MODELS
@@ -246,10 +250,13 @@ def test_every_registered_strategy_trains_and_evaluates_on_tensors(name, setting
     model = "vit" if meta["needs_transformer"] else "mlp"
     (spec,) = tiny_specs([name], scenario=f"synthetic_{setting}", model={"name": model},
                          hparams={name: SMALL.get(name, {})})
-    scenario, strategy = _build(spec, torch.device("cpu"))
+    scenario, strategy = _build(spec, torch.device(device))
     for exp in scenario.benchmark.train_stream:
         strategy.train(exp)
-    strategy.eval(scenario.benchmark.test_stream)
+    first = strategy.eval(scenario.benchmark.test_stream)
+    again = strategy.eval(scenario.benchmark.test_stream)  # served from the device cache, checked on the CPU
+    key = next(k for k in first if k.startswith("Top1_Acc_Exp/"))
+    assert first[key] == again[key]
     assert strategy.data_path["train"] == TRAIN.get(name, "tensor")
     assert strategy.data_path["eval"] == "tensor"
     assert strategy.data_path["memory"] == MEMORY.get(name, "none")
