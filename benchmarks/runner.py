@@ -92,6 +92,7 @@ def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
 
     device = resolve_device(spec.device)
     state.device = str(device)
+    _reset_peak_memory(device)
     scenario, strategy = _build(spec, device)
     bench, T = scenario.benchmark, scenario.info.n_experiences
     state.initial = _initial_accuracy(strategy, bench, scenario.info)
@@ -147,6 +148,27 @@ def quiet_avalanche():
         yield
 
 
+def _reset_peak_memory(device) -> None:
+    """Count this run's CUDA peak from zero: the counter is per process, and a serial or worker process
+    executes many runs (without this, a run reported the largest peak of every earlier run too)."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _release_device_memory(device: str) -> None:
+    """After a CUDA run: collect the run's reference cycles (they hold its cached device tensors) and
+    return the freed blocks to the driver, so the next run in this process starts from an empty GPU."""
+    if device.startswith("cuda"):
+        import gc
+
+        import torch
+
+        gc.collect()
+        torch.cuda.empty_cache()
+
+
 def _peak_memory(device: str) -> dict[str, float | None]:
     import torch
 
@@ -172,7 +194,9 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
             "traceback": traceback.format_exc(limit=20),
             "experience": state.experience,
         }
-    return _result(spec, state, error, started)
+    result = _result(spec, state, error, started)
+    _release_device_memory(state.device)
+    return result
 
 
 def failed_result(spec: RunSpec, exc: BaseException, *, traceback_text: str | None = None) -> dict[str, Any]:

@@ -22,11 +22,13 @@ class ResetModelPlugin(SupervisedPlugin):
 
     def before_training_exp(self, strategy, **kwargs) -> None:
         model = strategy.model
-        gen_state = torch.random.get_rng_state()
-        torch.manual_seed(self.seed + 7919 * (strategy.clock.train_exp_counter + 1))
-        for module in model.modules():
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
-        torch.random.set_rng_state(gen_state)
+        # manual_seed reseeds the CPU and every CUDA generator: restore both afterwards, so that the
+        # training draws (shuffling, dropout) are the same as without the reset.
+        cuda = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(self.seed + 7919 * (strategy.clock.train_exp_counter + 1))
+            for module in model.modules():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
         model.load_state_dict(self.initial, strict=False)
         strategy.optimizer.state.clear()
