@@ -4,8 +4,10 @@
 - ProcessExecutor: ``jobs`` worker processes (spawned).
 The driver (benchmarks.suite) owns the results folder: executors only return results.
 
-Determinism: each run seeds itself, so a run gives the same accuracy matrix wherever it executes,
-provided it uses the same number of torch intra-op threads: torch splits float reductions (sums in
+Determinism: each run seeds itself, so a CPU run gives the same accuracy matrix wherever it executes,
+provided it uses the same number of torch intra-op threads (on CUDA, runs are seeded but some backward
+kernels accumulate with atomic adds, e.g. embedding gradients, so GPU runs agree statistically, not
+bit for bit; CUDA results also differ from CPU ones in the last bits): torch splits float reductions (sums in
 matmul backward, ``tensor.sum()``) across threads, and 1 vs 2 threads change parameters in the
 last bits (measured here: MLP weights differ by 3e-8 after 50 Adam steps, a small Transformer by
 4e-5), which can flip predictions in longer runs. So the thread count per run is an explicit
