@@ -31,7 +31,6 @@ from benchmarks.models.base import MODELS
 from benchmarks.models.heads import make_head
 from benchmarks.models.prefix_cache import FrozenPrefixCache
 from benchmarks.models.text_backbone import TextBackbone
-from benchmarks.models.transformer_api import TransformerOutput
 from benchmarks.scenarios.base import ScenarioInfo
 from benchmarks.typed import check
 
@@ -124,8 +123,7 @@ class MiniLM(TextBackbone):
         self.head = make_head(bert.config.hidden_size, info)
         self.fingerprint: str | None = None
         self.memo_misses = 0  # inputs encoded by the memo (for timing and tests)
-        self.prefix_cache: FrozenPrefixCache | None = None  # not a module: not in state_dict
-        if params.cache_prefix:
+        if params.cache_prefix:  # used by TextBackbone.features; not a module: not in state_dict
             dtype = torch.float16 if params.prefix_cache_dtype == "fp16" else torch.float32
             self.prefix_cache = FrozenPrefixCache(dtype, max_bytes=params.prefix_cache_mb * 2**20)
         self.register_load_state_dict_post_hook(_forget_fingerprint)
@@ -160,18 +158,9 @@ class MiniLM(TextBackbone):
         super().freeze_below(k)
         self.fingerprint = None
 
-    def uses_prefix_cache(self) -> bool:
-        """True when ``features`` (and so ``forward``) starts from cached layer-k hidden states."""
-        k = self.frozen_below
-        return self.prefix_cache is not None and k is not None and 0 < k < self.n_layers
-
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features (B, 384); memoised while the whole encoder is frozen, from cached layer-k
-        states while blocks < k are frozen (``cache_prefix``)."""
-        if self.uses_prefix_cache():
-            hidden, mask = self.prefix_cache.hidden(self, x)
-            out = self._run(TransformerOutput(hidden=hidden, mask=mask), self.frozen_below, self.n_layers, False)
-            return self.pool(out.hidden, out.mask)
+        states while blocks < k are frozen (``cache_prefix``: TextBackbone.features)."""
         if not (self.cache_features and self.frozen_below == self.n_layers):
             return super().features(x)
         if self.fingerprint is None:

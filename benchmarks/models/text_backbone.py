@@ -56,6 +56,7 @@ class TextBackbone(HeadedModel):
     def __init__(self) -> None:
         super().__init__()
         self.frozen_below: int | None = None
+        self.prefix_cache = None  # a FrozenPrefixCache (prefix_cache.py) makes ``features`` use it
 
     # -- parts a subclass provides -------------------------------------------------------------
     def embed(self, ids: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
@@ -109,8 +110,18 @@ class TextBackbone(HeadedModel):
         """Hidden states of the last layer (B, L, D) -> pooled features (B, D)."""
         return masked_mean(self.final(hidden), mask)
 
+    def uses_prefix_cache(self) -> bool:
+        """True when ``features`` (and so ``forward``) starts from cached layer-k hidden states: the
+        model has a ``prefix_cache`` and blocks < k are frozen with 0 < k < n_layers."""
+        k = self.frozen_below
+        return self.prefix_cache is not None and k is not None and 0 < k < self.n_layers
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.encode(trim_padding(x))
+        if self.uses_prefix_cache():
+            hidden, mask = self.prefix_cache.hidden(self, x)
+            out = self._run(TransformerOutput(hidden=hidden, mask=mask), self.frozen_below, self.n_layers, False)
+        else:
+            out = self.encode(trim_padding(x))
         return self.pool(out.hidden, out.mask)  # (B, D)
 
     def classify(self, features: torch.Tensor, task_labels: torch.Tensor | None = None) -> torch.Tensor:
