@@ -39,7 +39,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not integration"
 
 speed: setup
-	$(PY) -m benchmarks.speed $(ARGS)
+	$(PY) -m benchmarks.measure.speed $(ARGS)
 
 lint: setup
 	$(PY) -m ruff check benchmarks strategies reports tests

@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _list() -> int:
-    from benchmarks.config import SUITES_DIR
+    from benchmarks.config.loader import SUITES_DIR
     from benchmarks.models import MODELS
     from benchmarks.scenarios import SCENARIOS
     from strategies import STRATEGIES
@@ -52,14 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "list":
         return _list()
-    from benchmarks.config import ConfigError, load_suite
+    from benchmarks.config.loader import load_suite
+    from benchmarks.core.typed import ConfigError
 
     try:
         specs = load_suite(args.suite, args.overrides, device=args.device)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from benchmarks.preflight import preflight
+    from benchmarks.config.preflight import preflight
 
     problems = preflight(specs, local_gpu=getattr(args, "executor", "local") == "local")
     if problems:
@@ -72,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, specs) -> int:
-    from benchmarks.executors import make_executor
-    from benchmarks.suite import run_suite
+    from benchmarks.engine.executors import make_executor
+    from benchmarks.engine.suite import run_suite
 
     ray = {"address": args.ray_address, "num_cpus": args.threads}  # a Ray run reserves one CPU per thread
     options = ray if args.executor == "ray" else {"threads": args.threads}

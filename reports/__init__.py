@@ -1,7 +1,7 @@
 """clbench report: results folder -> index.md, self-contained index.html, figures, CSV and LaTeX.
 
 Imports neither torch nor avalanche: only numpy, matplotlib (Agg, object API), the standard
-library and benchmarks.metrics / benchmarks.results.
+library and benchmarks.results (metrics, store).
 
     python -m reports RESULTS_DIR [--out DIR]
 """

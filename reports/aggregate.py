@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmarks.metrics import METRIC_INFO, accuracy_curve
+from benchmarks.results.metrics import METRIC_INFO, accuracy_curve
 from reports.labels import SETTING_ORDER, family_of, scenario_display
 from reports.runs import Run
 from reports.stats import Summary, summarize

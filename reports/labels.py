@@ -10,7 +10,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from benchmarks.metrics import METRIC_INFO
+from benchmarks.results.metrics import METRIC_INFO
 
 __all__ = [
     "SETTING_NAMES",
@@ -96,7 +96,7 @@ def strategy_display(strategy: str) -> str:
 
 
 def metric_label(metric: str) -> str:
-    """Short label of a metric from benchmarks.metrics.METRIC_INFO (the metric key otherwise)."""
+    """Short label of a metric from benchmarks.results.metrics.METRIC_INFO (the metric key otherwise)."""
     return METRIC_INFO[metric][0] if metric in METRIC_INFO else metric
 
 

@@ -1,7 +1,7 @@
 """One results file -> one ``Run`` with its metrics recomputed from the accuracy matrix.
 
 The stored ``metrics`` block is never used for the report: every number comes from
-``accuracy_matrix`` through benchmarks.metrics, and the stored values are only compared with the
+``accuracy_matrix`` through benchmarks.results.metrics, and the stored values are only compared with the
 recomputed ones (a disagreement is reported, not hidden).
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.metrics import all_metrics, as_matrix
-from benchmarks.results import iter_result_files, load_result
+from benchmarks.results.metrics import all_metrics, as_matrix
+from benchmarks.results.store import iter_result_files, load_result
 
 __all__ = ["ReportError", "Run", "load_runs", "metric_mismatches", "parse_run"]
 

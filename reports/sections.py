@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.metrics import METRIC_INFO
+from benchmarks.results.metrics import METRIC_INFO
 from reports.aggregate import ScenarioResult
 from reports.document import BulletList, Document, Figure, Heading, Paragraph, Table, code, plain, slug
 from reports.figures import FigureFiles
@@ -233,7 +233,7 @@ def _scenario(sc: ScenarioResult, data: ReportData, counter: list[int]) -> list:
 
 
 def _definitions() -> list:
-    """Every metric's definition and source (benchmarks.metrics.METRIC_INFO)."""
+    """Every metric's definition and source (benchmarks.results.metrics.METRIC_INFO)."""
     rows = tuple(
         (plain(label), plain(definition), "higher" if hib else "lower", plain(cite))
         for label, definition, hib, cite in METRIC_INFO.values()

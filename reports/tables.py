@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.metrics import METRIC_INFO
+from benchmarks.results.metrics import METRIC_INFO
 from reports.aggregate import ScenarioResult, StrategyResult
 from reports.document import Table, plain
 from reports.labels import strategy_display

@@ -5,7 +5,7 @@ Defaults: 880 patterns per experience (4400 in total for 5 experiences, as repla
 
 from dataclasses import dataclass
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import StrategyContext, register
 
 

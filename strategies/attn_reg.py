@@ -10,7 +10,7 @@ accuracy stays at naive's: class-IL forgetting there is in the head, not in the 
 from dataclasses import dataclass
 from typing import Literal
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import StrategyContext, register
 from strategies.plugins.attention_reg import AttentionRegPlugin
 

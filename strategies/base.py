@@ -14,8 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmarks.registry import Registry
-from benchmarks.scenarios.base import SETTINGS, ScenarioInfo
+from benchmarks.core import SETTINGS, Registry, ScenarioInfo, check
 
 #: name -> factory(ctx, params) -> Avalanche template. Metadata:
 #:   settings: tuple of settings the strategy applies to (others are refused with ``why_not``);
@@ -55,8 +54,6 @@ class TrainConfig:
     fast_data: bool = True
 
     def __post_init__(self) -> None:
-        from benchmarks.typed import check
-
         check(self.epochs >= 1, "epochs must be >= 1")
         check(self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be >= 1")
         check(self.optimizer in ("adam", "sgd"), "optimizer must be 'adam' or 'sgd'")
@@ -76,6 +73,8 @@ class StrategyContext:
         evaluator: Avalanche EvaluationPlugin that the runner reads the accuracy matrix from.
         plugins: runner plugins (e.g. the non-finite-loss guard) every template must include.
         seed: the run seed.
+        wrap_template: applied to every template class before it is built (the runner passes the fast
+            data path's ``fast_template`` when ``train.fast_data`` is on); strategies never import it.
     """
 
     model: nn.Module
@@ -85,6 +84,7 @@ class StrategyContext:
     evaluator: Any
     plugins: list = field(default_factory=list)
     seed: int = 0
+    wrap_template: Callable[[type], type] | None = None
 
     def optimizer(self, params: Any = None) -> torch.optim.Optimizer:
         """A fresh optimizer over ``params`` (default: the context model's parameters)."""
@@ -113,11 +113,9 @@ class StrategyContext:
                 optimizer still covers ``model``'s parameters.
             kwargs: strategy-specific arguments; ``criterion=None`` passes no criterion.
         """
-        from benchmarks.fastdata import fast_template
-
         model = self.model if model is None else model
-        if self.train.fast_data:
-            cls = fast_template(cls)
+        if self.wrap_template is not None:
+            cls = self.wrap_template(cls)
         if not omit_model:
             kwargs["model"] = model
         if kwargs.setdefault("criterion", nn.CrossEntropyLoss()) is None:

@@ -8,7 +8,7 @@ change; the scheduler is the same). Defaults: memory 4400, validation 10% of it,
 
 from dataclasses import dataclass
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import StrategyContext, register
 
 

@@ -5,7 +5,7 @@ Defaults: memory 4400, alpha 0.1 (logit MSE weight), beta 0.5 (label CE weight o
 
 from dataclasses import dataclass
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import StrategyContext, register
 
 

@@ -8,7 +8,7 @@ before training. Defaults: memory 4400, memory batch 10 (Avalanche's).
 
 from dataclasses import dataclass
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import FeatureView, StrategyContext, StrategyNotApplicable, register
 
 

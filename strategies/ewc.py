@@ -7,7 +7,7 @@ lambda/2 * sum F (theta - theta*)^2 summed over experiences.
 
 from dataclasses import dataclass
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import StrategyContext, register
 
 

@@ -8,7 +8,7 @@ blocks above k, which are the only ones still trained after the first experience
 from dataclasses import dataclass
 from typing import Literal
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import StrategyContext, register
 from strategies.plugins.feature_replay import FeatureReplayPlugin
 

@@ -5,7 +5,7 @@ Default memory 4400 (ContinualAI continual-learning-baselines split-MNIST settin
 
 from dataclasses import dataclass
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import StrategyContext, register
 
 

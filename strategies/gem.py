@@ -6,7 +6,7 @@ i.e. 880 patterns per experience for 5 experiences.
 
 from dataclasses import dataclass
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import StrategyContext, register
 
 

@@ -5,7 +5,7 @@ Class-incremental only (it classifies by class means over all classes seen). Mem
 
 from dataclasses import dataclass
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import FeatureView, StrategyContext, register
 
 

@@ -6,7 +6,7 @@ scripts: task-IL 0.01, domain-IL 0.5, class-IL 100.
 
 from dataclasses import dataclass
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import StrategyContext, register
 from strategies.plugins.l2 import L2Plugin
 

@@ -5,7 +5,7 @@ Defaults: alpha 1.0, temperature 2.0 (Li & Hoiem's T=2; ContinualAI baselines us
 
 from dataclasses import dataclass
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import StrategyContext, register
 
 

@@ -6,7 +6,7 @@ alpha 0.5 (Avalanche's default running-importance mix).
 
 from dataclasses import dataclass
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import StrategyContext, register
 
 

@@ -6,7 +6,7 @@ Defaults from Hsu et al. 2018's scripts: lambda task-IL 400, domain-IL 700, clas
 
 from dataclasses import dataclass
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import StrategyContext, register
 
 

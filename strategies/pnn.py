@@ -7,7 +7,7 @@ matching the standard MLP.
 import math
 from dataclasses import dataclass
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import StrategyContext, register
 
 

@@ -7,7 +7,7 @@ the buffer is balanced over experiences (each holding its two classes).
 
 from dataclasses import dataclass
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import StrategyContext, register
 
 

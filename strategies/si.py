@@ -5,7 +5,7 @@ Default lambdas from Hsu et al. 2018's scripts: task-IL 300, domain-IL 3000, cla
 
 from dataclasses import dataclass
 
-from benchmarks.typed import check
+from benchmarks.core import check
 from strategies.base import StrategyContext, register
 
 

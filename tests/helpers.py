@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.config import expand
+from benchmarks.config.loader import expand
 
 
 def tiny_doc(strategies, scenario="synthetic_class_il", seeds=(0,), **scenario_params):

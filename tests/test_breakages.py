@@ -7,9 +7,9 @@ import sys
 import pytest
 from helpers import tiny_specs
 
-from benchmarks.evaluation import make_evaluator
-from benchmarks.preflight import preflight
-from benchmarks.runner import _build, resolve_device, run_one
+from benchmarks.config.preflight import preflight
+from benchmarks.engine.evaluation import make_evaluator
+from benchmarks.engine.runner import _build, resolve_device, run_one
 from strategies import STRATEGIES
 
 

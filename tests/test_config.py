@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers import tiny_doc
 
-from benchmarks.config import ConfigError, apply_overrides, expand, load_suite, parse_override
+from benchmarks.config.loader import apply_overrides, expand, load_suite, parse_override
+from benchmarks.core.typed import ConfigError
 
 
 def _problems(doc) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers import tiny_specs
 
-from benchmarks import runner
+from benchmarks.engine import runner
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a GPU machine)")
 

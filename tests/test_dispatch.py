@@ -1,4 +1,4 @@
-"""Lean per-iteration plugin dispatch (benchmarks/dispatch.py) and the deferred NaN check (guards.py)."""
+"""Lean per-iteration plugin dispatch (benchmarks/fastpath/dispatch.py) and the deferred NaN check (guards.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
 from avalanche.training.plugins import EvaluationPlugin
 from helpers import tiny_specs
 
-from benchmarks import dispatch
-from benchmarks.dispatch import EVAL_EVENTS, TRAIN_EVENTS, handler, handlers, lean_events
-from benchmarks.guards import FiniteLossGuard, NonFiniteLossError
-from benchmarks.runner import run_one
+from benchmarks.engine.guards import FiniteLossGuard, NonFiniteLossError
+from benchmarks.engine.runner import run_one
+from benchmarks.fastpath import dispatch
+from benchmarks.fastpath.dispatch import EVAL_EVENTS, TRAIN_EVENTS, handler, handlers, lean_events
 
 
 class Counting(SupervisedPlugin):
@@ -70,7 +70,7 @@ def _all_handlers(plugins, event):  # Avalanche's trigger_plugins: every plugin 
 
 def _trained(spec):
     """Final parameters and last evaluation metrics of ``spec`` trained through its stream."""
-    from benchmarks.runner import _build, seed_everything
+    from benchmarks.engine.runner import _build, seed_everything
 
     scenario, strategy = _build(spec, torch.device("cpu"))
     seed_everything(spec.seed + 1)
@@ -110,7 +110,7 @@ def test_a_run_through_the_runner_still_records_its_matrix():
 def test_plugins_added_mid_run_are_seen():
     from avalanche.training import Naive
 
-    from benchmarks.fastdata import fast_template
+    from benchmarks.fastpath.template import fast_template
 
     model = torch.nn.Linear(4, 3)
     strat = fast_template(Naive)(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),

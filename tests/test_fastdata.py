@@ -8,11 +8,12 @@ import pickle
 import pytest
 import torch
 
-from benchmarks import fastdata
-from benchmarks.fastdata import GroupBatches, NotMaterializable, TensorBatches, TensorItems, materialize
-from benchmarks.fastreplay import replay_batches
+from benchmarks.fastpath import batches as fastdata
+from benchmarks.fastpath import template
+from benchmarks.fastpath.batches import GroupBatches, NotMaterializable, TensorBatches, TensorItems, materialize
+from benchmarks.fastpath.gather import _read_with_loader, _walk, gather_items
+from benchmarks.fastpath.replay import replay_batches
 from benchmarks.scenarios import SCENARIOS, build_scenario
-from benchmarks.tensor_gather import _read_with_loader, _walk, gather_items
 
 
 def _scenario(setting: str = "class_il", **params):
@@ -41,7 +42,7 @@ def test_gather_equals_per_sample_reads(setting):
 def test_lazy_gather_reads_inputs_without_a_copy():
     from avalanche.benchmarks.utils import concat_datasets
 
-    from benchmarks.tensor_gather import Rows, dense
+    from benchmarks.fastpath.gather import Rows, dense
 
     bench = _scenario().benchmark
     for ds in (bench.train_stream[1].dataset.train(),
@@ -104,7 +105,7 @@ def test_cache_entries_die_with_their_owner_and_check_the_view():
 def test_a_finished_run_leaves_no_cache_entries():
     from helpers import tiny_specs
 
-    from benchmarks.runner import run_one
+    from benchmarks.engine.runner import run_one
 
     gc.collect()
     before = fastdata.cache_size()
@@ -164,7 +165,7 @@ def test_replay_batches_match_replay_data_loader():
 def test_agem_memory_stream_equals_avalanche_batches():
     from avalanche.benchmarks.utils.data_loader import GroupBalancedInfiniteDataLoader
 
-    from benchmarks.fastreplay import _group_forever
+    from benchmarks.fastpath.replay import _group_forever
 
     bench = _scenario().benchmark
     buffers = [e.dataset.subset(range(5)) for e in bench.train_stream]
@@ -198,13 +199,13 @@ def test_templates_with_their_own_loader_are_left_alone():
         def make_train_dataloader(self, **kwargs):
             return super().make_train_dataloader(**kwargs)
 
-    assert fastdata.fast_template(OwnLoader) is OwnLoader
-    fast = fastdata.fast_template(Naive)
-    assert fast.__mro__[1] is fastdata.FastDataMixin and fastdata.fast_template(Naive) is fast
+    assert template.fast_template(OwnLoader) is OwnLoader
+    fast = template.fast_template(Naive)
+    assert fast.__mro__[1] is template.FastDataMixin and template.fast_template(Naive) is fast
     assert pickle.loads(pickle.dumps(fast)) is fast  # importable by name
 
 
-# -- every registered strategy: which path it takes (the table in benchmarks/fastdata.py) ------------
+# -- every registered strategy: which path it takes (the table in benchmarks/fastpath/template.py) ------------
 
 SMALL = {"replay": {"mem_size": 20}, "gdumb": {"mem_size": 20}, "icarl": {"memory_size": 20},
          "der": {"mem_size": 20}, "gem": {"patterns_per_exp": 10}, "agem": {"patterns_per_exp": 10, "sample_size": 8},
@@ -220,8 +221,8 @@ TRAIN = {"replay": "tensor-replay", "bic": "tensor-replay"}
 def test_every_registered_strategy_is_in_the_path_table():
     from strategies import STRATEGIES
 
-    missing = [name for name in STRATEGIES if name not in fastdata.__doc__]
-    assert not missing, f"add these strategies to the table in benchmarks/fastdata.py: {missing}"
+    missing = [name for name in STRATEGIES if name not in template.__doc__]
+    assert not missing, f"add these strategies to the table in benchmarks/fastpath/template.py: {missing}"
 
 
 def _registered():
@@ -240,8 +241,8 @@ CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 def test_every_registered_strategy_trains_and_evaluates_on_tensors(name, setting, device):
     from helpers import tiny_specs
 
+    from benchmarks.engine.runner import _build
     from benchmarks.models import MODELS
-    from benchmarks.runner import _build
     from strategies import STRATEGIES
 
     meta = STRATEGIES.get(name).meta
@@ -263,7 +264,7 @@ def test_every_registered_strategy_trains_and_evaluates_on_tensors(name, setting
 
 
 def test_converted_index_lists_are_memoised_and_refreshed_on_growth():
-    from benchmarks import tensor_gather
+    from benchmarks.fastpath import gather as tensor_gather
 
     seq = list(range(10))
     first = tensor_gather._converted(seq, torch.long)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks import metrics as M
+from benchmarks.results import metrics as M
 
 # T = 3. Row i = after training experience i.
 R = [

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.config import load_suite
-from benchmarks.executors import DEFAULT_THREADS, ProcessExecutor, SerialExecutor, make_executor
-from benchmarks.suite import run_suite
+from benchmarks.config.loader import load_suite
+from benchmarks.engine.executors import DEFAULT_THREADS, ProcessExecutor, SerialExecutor, make_executor
+from benchmarks.engine.suite import run_suite
 
 TINY = Path(__file__).parent / "data" / "tiny_suite.toml"
 

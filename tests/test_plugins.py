@@ -19,7 +19,7 @@ L, D = 16, 64  # tokens and width of the default ViT on 28x28 images
 
 
 def _info(setting: str = "class_il", n_outputs: int = 4):
-    from benchmarks.scenarios.base import ScenarioInfo
+    from benchmarks.core import ScenarioInfo
 
     return ScenarioInfo(
         name="t", family="synthetic", setting=setting, n_experiences=2, n_outputs=n_outputs,
@@ -432,8 +432,8 @@ TEXT_L = 8
 
 
 def _text_model():
+    from benchmarks.core import ScenarioInfo
     from benchmarks.models.text_transformer import TextTransformerParams
-    from benchmarks.scenarios.base import ScenarioInfo
 
     info = ScenarioInfo(name="t", family="split_text", setting="class_il", n_experiences=2, n_outputs=4,
                         input_shape=(2, TEXT_L), modality="text", classes_per_experience=((0, 1), (2, 3)),
@@ -497,7 +497,7 @@ def test_feature_replay_on_text_stores_tokens_with_their_masks():
 def _run(name: str, hparams: dict, **scenario):
     from helpers import tiny_specs
 
-    from benchmarks.runner import run_one
+    from benchmarks.engine.runner import run_one
 
     (spec,) = tiny_specs([name], model={"name": "vit"}, hparams={name: hparams}, **scenario)
     result = run_one(spec)
@@ -516,7 +516,7 @@ def test_replay_budget_in_bytes_converts_with_sample_bytes():
 
 
 def test_composition_regularises_only_trainable_blocks_by_default():
-    from benchmarks.evaluation import make_evaluator
+    from benchmarks.engine.evaluation import make_evaluator
     from strategies import STRATEGIES, StrategyContext, TrainConfig
 
     entry = STRATEGIES.get("feature_replay+attn_reg")
@@ -538,9 +538,9 @@ def test_composition_regularises_only_trainable_blocks_by_default():
 @pytest.mark.integration
 @pytest.mark.parametrize("name", ["attn_reg", "feature_replay", "feature_replay+attn_reg"])
 def test_strategy_runs_on_split_mnist_with_the_vit(name):
-    from benchmarks.config import expand
+    from benchmarks.config.loader import expand
     from benchmarks.data.cache import mirror_dir
-    from benchmarks.runner import run_one
+    from benchmarks.engine.runner import run_one
 
     if mirror_dir() is None or not (mirror_dir() / "mnist").is_dir():
         pytest.skip("no MNIST mirror")

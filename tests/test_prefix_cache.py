@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from benchmarks.core import ScenarioInfo
 from benchmarks.models import MODELS, build_model
 from benchmarks.models.prefix_cache import FrozenPrefixCache
-from benchmarks.scenarios.base import ScenarioInfo
 
 INFO = ScenarioInfo(name="t", family="t", setting="class_il", n_experiences=1, n_outputs=5, input_shape=(2, 12),
                     modality="text", classes_per_experience=((0, 1, 2, 3, 4),), sample_bytes=192)

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from helpers import tiny_specs
 
-from benchmarks.executors import SerialExecutor, make_executor
-from benchmarks.ray_executor import task_resources
-from benchmarks.suite import result_path, run_suite
+from benchmarks.engine.executors import SerialExecutor, make_executor
+from benchmarks.engine.ray_executor import task_resources
+from benchmarks.engine.suite import result_path, run_suite
 
 needs_ray = pytest.mark.skipif(
     importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install '.[ray]')"
@@ -108,7 +108,7 @@ def test_task_resources_reserve_a_gpu_only_for_cuda_runs(device, gpus, expected)
 def test_ray_results_equal_local_and_own_instance_is_shut_down(tmp_path, one_thread):
     import ray
 
-    from benchmarks.ray_executor import RayExecutor
+    from benchmarks.engine.ray_executor import RayExecutor
 
     assert not ray.is_initialized()
     specs = tiny_specs(["naive", "replay"], hparams={"replay": {"mem_size": 20}})
@@ -138,7 +138,7 @@ def _dying_run(flags: Path, die_on: dict[str, int]):
     """
 
     def run(spec):
-        from benchmarks.runner import run_one
+        from benchmarks.engine.runner import run_one
 
         path = flags / f"{spec.run_id}.attempts"
         with path.open("a") as fh:
@@ -152,7 +152,7 @@ def _dying_run(flags: Path, die_on: dict[str, int]):
 
 @needs_ray
 def test_worker_death_is_retried_or_recorded_never_lost(ray_local, tmp_path):
-    from benchmarks.ray_executor import RayExecutor
+    from benchmarks.engine.ray_executor import RayExecutor
 
     flaky, doomed, fine = tiny_specs(["naive"], seeds=(0, 1, 2))
     run_fn = _dying_run(tmp_path, {flaky.run_id: 1, doomed.run_id: 99})
@@ -177,7 +177,7 @@ def test_worker_death_is_retried_or_recorded_never_lost(ray_local, tmp_path):
 
 @needs_ray
 def test_results_arrive_as_runs_finish_not_in_submission_order(ray_local, tmp_path):
-    from benchmarks.ray_executor import RayExecutor
+    from benchmarks.engine.ray_executor import RayExecutor
 
     slow, fast = tiny_specs(["naive"], seeds=(0, 1))
     done = tmp_path / "fast_done"
@@ -185,7 +185,7 @@ def test_results_arrive_as_runs_finish_not_in_submission_order(ray_local, tmp_pa
     def run(spec):
         import time
 
-        from benchmarks.runner import run_one
+        from benchmarks.engine.runner import run_one
 
         if spec.seed == fast.seed:
             result = run_one(spec)
@@ -203,7 +203,7 @@ def test_results_arrive_as_runs_finish_not_in_submission_order(ray_local, tmp_pa
 
 @needs_ray
 def test_run_gets_as_many_torch_threads_as_cpus(ray_local):
-    from benchmarks.ray_executor import RayExecutor
+    from benchmarks.engine.ray_executor import RayExecutor
 
     (spec,) = tiny_specs(["naive"])
     for cpus in (2, 1, 2):  # workers are reused across runs: each run must set its own thread count
@@ -214,7 +214,7 @@ def test_run_gets_as_many_torch_threads_as_cpus(ray_local):
 
 @needs_ray
 def test_task_that_raises_is_recorded_not_retried(ray_local, tmp_path):
-    from benchmarks.ray_executor import RayExecutor
+    from benchmarks.engine.ray_executor import RayExecutor
 
     flags = tmp_path
 
@@ -234,7 +234,7 @@ def test_task_that_raises_is_recorded_not_retried(ray_local, tmp_path):
 
 @needs_ray
 def test_run_that_fits_no_node_fails_fast(ray_local):
-    from benchmarks.ray_executor import RayExecutor
+    from benchmarks.engine.ray_executor import RayExecutor
 
     (spec,) = tiny_specs(["naive"])
     with pytest.raises(RuntimeError, match="needs 3 CPU"):

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.metrics import all_metrics, average_accuracy, backward_transfer, forgetting
-from benchmarks.results import run_filename, write_json_atomic
+from benchmarks.results.metrics import all_metrics, average_accuracy, backward_transfer, forgetting
+from benchmarks.results.store import run_filename, write_json_atomic
 from reports import ReportError, build_report
 from reports.__main__ import main
 from reports.labels import scenario_display, strategy_style
@@ -39,7 +39,7 @@ def make_matrix(seed: int, retention: float, T: int = T) -> list[list[float]]:
 
 
 def make_run(scenario: str, setting: str, strategy: str, seed: int, R: list, **extra) -> dict:
-    """A results dict following benchmarks/results.py (schema version 1)."""
+    """A results dict following benchmarks/results/store.py (schema version 1)."""
     ok = extra.get("status", "ok") == "ok"
     data = {
         "schema_version": 1,

@@ -15,12 +15,12 @@ import pytest
 from helpers import tiny_specs
 
 from benchmarks.cli import main
-from benchmarks.config import load_suite
-from benchmarks.guards import FiniteLossGuard, NonFiniteLossError
-from benchmarks.metrics import all_metrics
-from benchmarks.results import load_results
-from benchmarks.runner import run_one
-from benchmarks.suite import result_path, run_suite
+from benchmarks.config.loader import load_suite
+from benchmarks.engine.guards import FiniteLossGuard, NonFiniteLossError
+from benchmarks.engine.runner import run_one
+from benchmarks.engine.suite import result_path, run_suite
+from benchmarks.results.metrics import all_metrics
+from benchmarks.results.store import load_results
 
 TINY = str(Path(__file__).parent / "data" / "tiny_suite.toml")
 REPO = Path(__file__).resolve().parents[1]
@@ -127,7 +127,7 @@ def test_sigkill_at_several_points_then_resume_equals_uninterrupted_run(tmp_path
 def test_worker_output_carries_no_avalanche_deprecation_spam():
     code = (
         "import warnings, sys; warnings.simplefilter('default');"
-        "from helpers import tiny_specs; from benchmarks.runner import run_one;"
+        "from helpers import tiny_specs; from benchmarks.engine.runner import run_one;"
         "r = run_one(tiny_specs(['replay', 'gdumb'])[0]); assert r['status'] == 'ok', r['error'];"
         "r = run_one(tiny_specs(['replay', 'gdumb'])[1]); assert r['status'] == 'ok', r['error'];"
         "warnings.warn('a user warning still shows', UserWarning)"

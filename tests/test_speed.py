@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmarks import speed
-from benchmarks.equivalence import compare, welch
+from benchmarks.measure import speed
+from benchmarks.measure.equivalence import compare, welch
 
 
 def test_welch_matches_scipy():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from helpers import tiny_specs
 
-from benchmarks.config import ConfigError
+from benchmarks.core.typed import ConfigError
+from benchmarks.engine.runner import run_one
 from benchmarks.models import MODELS
-from benchmarks.runner import run_one
 from benchmarks.scenarios import SETTINGS
 from strategies import STRATEGIES
 

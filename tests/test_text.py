@@ -165,8 +165,8 @@ def test_scenario_params_need_a_grouping_for_files():
 
 
 def test_preflight_reports_file_problems_before_training(tmp_path):
-    from benchmarks.config import expand
-    from benchmarks.preflight import preflight
+    from benchmarks.config.loader import expand
+    from benchmarks.config.preflight import preflight
 
     rows = [{"utterance": r["text"], "label": r["label"], "split": r["split"]} for r in _rows()]
     path = _write_csv(tmp_path / "d.csv", rows, columns=("utterance", "label", "split"))
@@ -355,9 +355,9 @@ def test_minilm_memo_is_exact_and_computes_each_input_once():
 
 
 def test_user_csv_suite_runs_end_to_end(monkeypatch):
-    from benchmarks.config import load_suite
-    from benchmarks.preflight import preflight
-    from benchmarks.runner import run_one
+    from benchmarks.config.loader import load_suite
+    from benchmarks.config.preflight import preflight
+    from benchmarks.engine.runner import run_one
 
     monkeypatch.chdir(DATA.parents[1])  # the example's path is relative to the repository root
     specs = load_suite("benchmarks/suites/examples/own_csv.toml", ["suite.strategies=['naive']", "train.epochs=2"])
@@ -371,8 +371,8 @@ def test_user_csv_suite_runs_end_to_end(monkeypatch):
 @pytest.mark.skipif(mirror_dir() is None or not (mirror_dir() / "clinc150" / "data_full.json").is_file(),
                     reason="CLINC150 is not in the mirror")
 def test_clinc150_subset_naive_run():
-    from benchmarks.config import expand
-    from benchmarks.runner import run_one
+    from benchmarks.config.loader import expand
+    from benchmarks.engine.runner import run_one
 
     doc = {"suite": {"seeds": [0], "strategies": ["naive"], "device": "cpu"},
            "train": {"epochs": 1, "batch_size": 32},

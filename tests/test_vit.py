@@ -7,10 +7,10 @@ import copy
 import pytest
 import torch
 
+from benchmarks.core import ScenarioInfo
 from benchmarks.models import MODELS, build_model
 from benchmarks.models.transformer_api import is_transformer
 from benchmarks.models.vit import ViTParams
-from benchmarks.scenarios.base import ScenarioInfo
 
 
 def _info(setting: str = "class_il", shape=(1, 28, 28), n_outputs: int = 4) -> ScenarioInfo:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.registry import Registry
+from benchmarks.core.registry import Registry
 
 #: name -> builder(params, info). Metadata: modality ("image" | "text" | "any"), transformer (bool).
 MODELS: Registry = Registry("model")

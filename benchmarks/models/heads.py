@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmarks.scenarios.base import ScenarioInfo
+from benchmarks.core import ScenarioInfo
 
 _TASK_AWARE: dict[type, type] = {}
 

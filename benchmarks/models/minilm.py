@@ -26,13 +26,13 @@ from typing import Literal
 import torch
 from torch import nn
 
+from benchmarks.core import ScenarioInfo
+from benchmarks.core.typed import check
 from benchmarks.models import feature_memo
 from benchmarks.models.base import MODELS
 from benchmarks.models.heads import make_head
 from benchmarks.models.prefix_cache import FrozenPrefixCache
 from benchmarks.models.text_backbone import TextBackbone
-from benchmarks.scenarios.base import ScenarioInfo
-from benchmarks.typed import check
 
 MINILM_LAYERS = 6
 

@@ -15,11 +15,11 @@ from typing import Literal
 import torch
 from torch import nn
 
+from benchmarks.core import ScenarioInfo
+from benchmarks.core.typed import check
 from benchmarks.models.base import MODELS
 from benchmarks.models.heads import HeadedModel, make_head
 from benchmarks.models.transformer_api import TransformerOutput
-from benchmarks.scenarios.base import ScenarioInfo
-from benchmarks.typed import check
 
 
 @dataclass(frozen=True)

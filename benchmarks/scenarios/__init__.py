@@ -1,11 +1,12 @@
 """Registered scenarios. Importing this package registers every scenario module listed here."""
 
+from benchmarks.core import SETTINGS, ScenarioInfo
 from benchmarks.scenarios import (
     split_mnist,  # noqa: F401  (registers split_mnist_*)
     split_text,  # noqa: F401  (registers split_text_*)
     synthetic,  # noqa: F401  (registers synthetic_*, for tests)
 )
-from benchmarks.scenarios.base import SCENARIOS, SETTINGS, Scenario, ScenarioInfo
+from benchmarks.scenarios.base import SCENARIOS, Scenario
 
 __all__ = ["SCENARIOS", "SETTINGS", "Scenario", "ScenarioInfo", "build_scenario"]
 

@@ -3,48 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from benchmarks.registry import Registry
-
-Setting = Literal["class_il", "task_il", "domain_il"]
-SETTINGS: tuple[str, ...] = ("class_il", "task_il", "domain_il")
+from benchmarks.core.registry import Registry
+from benchmarks.core.settings import SETTINGS, ScenarioInfo, Setting  # noqa: F401  (re-exported)
 
 #: name -> builder(params, *, seed) -> Scenario. Metadata: setting, family, default_model.
 SCENARIOS: Registry = Registry("scenario")
-
-
-@dataclass(frozen=True)
-class ScenarioInfo:
-    """What models and strategies need to know about a scenario (no tensors).
-
-    Attributes:
-        name: registered scenario name.
-        family: e.g. "split_mnist", "split_text".
-        setting: class_il (one growing/fixed head), task_il (task labels, one head per task),
-            domain_il (one head of n_outputs shared by all experiences).
-        n_experiences: T.
-        n_outputs: output units of the single head (class_il/domain_il) or of each task head (task_il).
-        input_shape: shape of one input sample, e.g. (1, 28, 28) or (max_length,) token ids.
-        modality: "image" or "text".
-        classes_per_experience: original class ids of each experience.
-        sample_bytes: bytes one stored raw input sample takes (for replay-memory accounting).
-    """
-
-    name: str
-    family: str
-    setting: str
-    n_experiences: int
-    n_outputs: int
-    input_shape: tuple[int, ...]
-    modality: str
-    classes_per_experience: tuple[tuple[int, ...], ...]
-    sample_bytes: int
-
-    @property
-    def multi_head(self) -> bool:
-        """True when the model needs one head per task (task-incremental)."""
-        return self.setting == "task_il"
 
 
 @dataclass

@@ -14,10 +14,11 @@ from typing import Literal
 
 import torch
 
+from benchmarks.core import ScenarioInfo
+from benchmarks.core.typed import check
 from benchmarks.data.mnist import load_mnist
 from benchmarks.data.tensors import LabelledTensorDataset, stratified_subset
-from benchmarks.scenarios.base import SCENARIOS, Scenario, ScenarioInfo
-from benchmarks.typed import check
+from benchmarks.scenarios.base import SCENARIOS, Scenario
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 

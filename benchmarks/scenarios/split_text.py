@@ -18,9 +18,10 @@ from typing import Literal
 
 import torch
 
+from benchmarks.core import ScenarioInfo
+from benchmarks.core.typed import check
 from benchmarks.data.text import Groups, TextDataError, TextSplits, check_groups_have_data, resolve_groups
-from benchmarks.scenarios.base import SCENARIOS, Scenario, ScenarioInfo
-from benchmarks.typed import check
+from benchmarks.scenarios.base import SCENARIOS, Scenario
 
 
 @dataclass(frozen=True)

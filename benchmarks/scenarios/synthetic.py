@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 import torch
 
+from benchmarks.core import ScenarioInfo
+from benchmarks.core.typed import check
 from benchmarks.data.tensors import LabelledTensorDataset
-from benchmarks.scenarios.base import SCENARIOS, Scenario, ScenarioInfo
-from benchmarks.typed import check
+from benchmarks.scenarios.base import SCENARIOS, Scenario
 
 
 @dataclass(frozen=True)

@@ -17,84 +17,17 @@ Precedence of hyper-parameters: strategy defaults < per-setting defaults of the 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomllib
 
-from benchmarks.typed import ConfigError, build, coerce, to_dict
+from benchmarks.config.expand import SuiteExpander
+from benchmarks.config.spec import RunSpec, SuiteMeta
+from benchmarks.core.typed import ConfigError, build, coerce, to_dict
 
-SUITES_DIR = Path(__file__).parent / "suites"
-_SCENARIO_RESERVED = {"scenario", "strategies", "seeds", "train", "model", "hparams"}
-
-
-@dataclass(frozen=True)
-class SuiteMeta:
-    """The [suite] table.
-
-    Args:
-        description: one paragraph shown in the report.
-        seeds: seeds every scenario runs (unless it sets its own).
-        strategies: strategies or variants every scenario runs (unless it sets its own).
-        device: "auto" (CUDA when present), "cpu" or "cuda".
-        reference: published table the report compares with (e.g. "hsu2018"), or "".
-        budget_minutes: expected wall time on 2 CPU cores (informational, shown by the runner).
-    """
-
-    description: str = ""
-    seeds: tuple[int, ...] = (0,)
-    strategies: tuple[str, ...] = ()
-    device: str = "auto"
-    reference: str = ""
-    budget_minutes: float = 0.0
-
-    def __post_init__(self) -> None:
-        from benchmarks.typed import check
-
-        check(self.device in ("auto", "cpu", "cuda"), "device must be 'auto', 'cpu' or 'cuda'")
-        check(len(self.seeds) > 0, "seeds must list at least one seed")
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything that defines one run; its hash is the run id (resume key)."""
-
-    suite: str
-    scenario: str  # name in the suite (display/alias)
-    scenario_entry: str  # registered scenario
-    setting: str
-    strategy: str  # name in the suite (variant or registered)
-    strategy_entry: str  # registered strategy
-    seed: int
-    device: str
-    reference: str
-    scenario_params: dict[str, Any] = field(hash=False)
-    model: dict[str, Any] = field(hash=False)  # {"name": ..., **params}
-    strategy_params: dict[str, Any] = field(hash=False)
-    train: dict[str, Any] = field(hash=False)
-
-    def config(self) -> dict[str, Any]:
-        """The resolved config as written into the results file."""
-        return {
-            "scenario": {"name": self.scenario, "registered": self.scenario_entry, **self.scenario_params},
-            "model": dict(self.model),
-            "strategy": {"name": self.strategy, "registered": self.strategy_entry, **self.strategy_params},
-            "train": dict(self.train),
-            "seed": self.seed,
-            "device": self.device,
-        }
-
-    @property
-    def run_id(self) -> str:
-        """Stable hash of the resolved config (same config -> same id -> skipped on rerun)."""
-        blob = json.dumps(self.config(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
+SUITES_DIR = Path(__file__).parent.parent / "suites"
 def resolve_suite_path(suite: str) -> Path:
     """A suite name (``quick``) or a path to a TOML file."""
     path = Path(suite)
@@ -150,8 +83,6 @@ def load_suite(suite: str, overrides: list[str] | None = None, device: str | Non
 
 def expand(doc: Mapping[str, Any], *, name: str, where: str) -> list[RunSpec]:
     """Validate a parsed suite document and expand it into run specs (scenarios x strategies x seeds)."""
-    from benchmarks.expand import SuiteExpander
-
     return SuiteExpander(doc, name=name, where=where).run()
 
 

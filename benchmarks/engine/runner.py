@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.config import RunSpec
-from benchmarks.metrics import all_metrics
-from benchmarks.provenance import provenance
-from benchmarks.results import SCHEMA_VERSION
+from benchmarks.config.spec import RunSpec
+from benchmarks.results.metrics import all_metrics
+from benchmarks.results.provenance import provenance
+from benchmarks.results.store import SCHEMA_VERSION
 
 
 def seed_everything(seed: int) -> None:
@@ -60,8 +60,9 @@ class RunState:
 
 def _build(spec: RunSpec, device):
     """Scenario, strategy and scenario info for a spec (seeded)."""
-    from benchmarks.evaluation import make_evaluator
-    from benchmarks.guards import FiniteLossGuard
+    from benchmarks.engine.evaluation import make_evaluator
+    from benchmarks.engine.guards import FiniteLossGuard
+    from benchmarks.fastpath.template import fast_template
     from benchmarks.models import MODELS, build_model
     from benchmarks.scenarios import SCENARIOS, build_scenario
     from strategies import STRATEGIES, StrategyContext, TrainConfig
@@ -72,9 +73,11 @@ def _build(spec: RunSpec, device):
     seed_everything(spec.seed)  # model init depends on the seed only, not on data loading
     model = build_model(spec.model["name"], MODELS.get(spec.model["name"]).params(**_tuples(mparams)), scenario.info)
     entry = STRATEGIES.get(spec.strategy_entry)
+    train = TrainConfig(**spec.train)
     ctx = StrategyContext(
-        model=model, info=scenario.info, train=TrainConfig(**spec.train), device=device,
+        model=model, info=scenario.info, train=train, device=device,
         evaluator=make_evaluator(), plugins=[FiniteLossGuard()], seed=spec.seed,
+        wrap_template=fast_template if train.fast_data else None,
     )
     strategy = entry.builder(ctx, entry.params(**_tuples(spec.strategy_params)))
     return scenario, strategy
@@ -87,8 +90,8 @@ def _tuples(d: dict[str, Any]) -> dict[str, Any]:
 
 def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
     """The experiment loop; fills ``state`` as it goes so a failure keeps finished rows."""
-    from benchmarks.evaluation import accuracy_row
-    from benchmarks.memory import replay_memory
+    from benchmarks.engine.evaluation import accuracy_row
+    from benchmarks.engine.memory import replay_memory
 
     device = resolve_device(spec.device)
     state.device = str(device)
@@ -117,7 +120,7 @@ def _initial_accuracy(strategy, bench, info) -> list[float] | None:
     """
     import torch
 
-    from benchmarks.evaluation import accuracy_row
+    from benchmarks.engine.evaluation import accuracy_row
 
     if info.multi_head or getattr(strategy, "model", None) is None:
         return None

@@ -21,7 +21,7 @@ Stable keys that scripts (and the report) rely on, schema version 1:
     total_time_s    float
     peak_memory_mb  {"rss": float, "cuda": float | null}
     replay_memory   {"samples": int, "bytes": int}  (what the strategy stores of past data; 0 if none)
-    data_path       which loader fed training (see the table in benchmarks/fastdata.py) or null
+    data_path       which loader fed training (see the table in benchmarks/fastpath/template.py) or null
     config          full resolved config {"scenario": {...}, "model": {...}, "strategy": {...},
                     "train": {...}, "seed": int}
     seeds           {"global", "class_order", "model_init", "data_order"}

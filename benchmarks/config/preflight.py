@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.config import RunSpec
+from benchmarks.config.spec import RunSpec
 
 
 def preflight(specs: list[RunSpec], local_gpu: bool = True) -> list[str]:

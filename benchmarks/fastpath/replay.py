@@ -24,8 +24,8 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from benchmarks.fastdata import GroupBatches, NotMaterializable, TensorItems, endless, materialize
-from benchmarks.tensor_gather import dense
+from benchmarks.fastpath.batches import GroupBatches, NotMaterializable, TensorItems, endless, materialize
+from benchmarks.fastpath.gather import dense
 
 
 def adopt_memories(strategy) -> list[str]:

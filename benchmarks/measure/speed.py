@@ -1,18 +1,18 @@
-"""Speed benchmark: ``python -m benchmarks.speed [--device auto] [--repeats 3] [--quick]``.
+"""Speed benchmark: ``python -m benchmarks.measure.speed [--device auto] [--repeats 3] [--quick]``.
 
 For each workload, in one process and interleaved (a, b, c, a, b, c, ...), the training time summed
 over all experiences (1 epoch each, batch 128, Adam 1e-3), median over repeats:
 
   (a) a plain PyTorch loop over tensors already in memory (the floor);
   (b) Avalanche's default loop: the suite's Naive run with ``train.fast_data = false``;
-  (c) the suite's path: the same run with ``train.fast_data = true`` (benchmarks/fastdata.py),
+  (c) the suite's path: the same run with ``train.fast_data = true`` (benchmarks/fastpath/template.py),
       materialisation of each experience included.
 
 Workloads: the standard MLP on full split-MNIST class-IL, the text Transformer (``text_transformer``)
 on split-text class-IL over a CLINC150 subset (skipped with a message when the text scenario or model
 is not registered), and a 2x16 MLP on split-MNIST whose own work is negligible, so that its times are
 each loop's per-batch cost (data, plugin calls): what a GPU does not shrink. Then the whole ``quick`` suite's wall time (serial).
-``--check-accuracy`` instead runs the accuracy-equivalence check (benchmarks/equivalence.py);
+``--check-accuracy`` instead runs the accuracy-equivalence check (benchmarks/measure/equivalence.py);
 ``--prefix-cache K`` times MiniLM with layers < K frozen, full vs cached prefix (speed_prefix.py).
 This is a benchmark, not a test: numbers depend on the machine and its load (printed with them).
 """
@@ -26,66 +26,15 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Workload:
-    """One row of the benchmark: a scenario, a model and their options."""
-
-    label: str
-    scenario: str
-    model: str
-    scenario_params: dict[str, Any] = field(default_factory=dict)
-    model_params: dict[str, Any] = field(default_factory=dict)
-    batch_size: int = 128
-
-
-def workloads(quick: bool) -> list[Workload]:
-    """The MLP row, and the Transformer-on-text row when the text side is registered."""
-    mnist = {"train_fraction": 0.2, "test_fraction": 0.2} if quick else {}
-    text = {"keep_experiences": 5, "train_per_class": 20 if quick else 100, "test_per_class": 10}
-    return [
-        Workload("MLP 2x400, split-MNIST class-IL" + (" (20%)" if quick else ""), "split_mnist_class_il", "mlp",
-                 mnist),
-        Workload(f"text_transformer, split-text class-IL (CLINC150, 5 domains, {text['train_per_class']}/intent)",
-                 "split_text_class_il", "text_transformer", text),
-        # The model's work made negligible: what remains is each loop's own cost per mini-batch, which
-        # does not shrink on a GPU (the CPU stand-in for the GPU comparison of (b) and (c)).
-        Workload("MLP 2x16, split-MNIST class-IL: loop cost" + (" (20%)" if quick else ""), "split_mnist_class_il",
-                 "mlp", mnist, {"hidden": 16}),
-    ]
-
-
-def missing_parts(w: Workload) -> str | None:
-    """Why a workload cannot run here (an unregistered scenario or model), or None."""
-    from benchmarks.models import MODELS
-    from benchmarks.scenarios import SCENARIOS
-
-    for registry, name in ((SCENARIOS, w.scenario), (MODELS, w.model)):
-        if name not in registry:
-            return f"{name!r} is not registered"
-    return None
-
-
-def run_spec(w: Workload, device: str, fast: bool, seed: int = 0):
-    """The suite's run spec of workload ``w`` with Naive (fast data path on or off)."""
-    from benchmarks.config import expand
-
-    doc = {
-        "suite": {"seeds": [seed], "strategies": ["naive"], "device": device},
-        "train": {"epochs": 1, "batch_size": w.batch_size, "optimizer": "adam", "lr": 1e-3, "fast_data": fast},
-        "scenarios": {w.scenario: {**w.scenario_params, "model": {"name": w.model, **w.model_params}}},
-    }
-    (spec,) = expand(doc, name="speed", where="benchmarks.speed")
-    return spec
+from benchmarks.measure.workloads import Workload, missing_parts, run_spec, sync, workloads
 
 
 def suite_time(w: Workload, device: str, fast: bool) -> float:
     """(b) or (c): training seconds of the suite's run, summed over experiences."""
-    from benchmarks.runner import run_one
+    from benchmarks.engine.runner import run_one
 
     result = run_one(run_spec(w, device, fast))
     if result["status"] != "ok":
@@ -97,8 +46,8 @@ class PlainLoop:
     """(a): the same model, optimiser and batches in a bare loop over tensors already on the device."""
 
     def __init__(self, w: Workload, device: str, seed: int = 0) -> None:
-        from benchmarks.fastdata import materialize
-        from benchmarks.runner import resolve_device
+        from benchmarks.engine.runner import resolve_device
+        from benchmarks.fastpath.batches import materialize
         from benchmarks.scenarios import SCENARIOS, build_scenario
 
         spec = run_spec(w, device, True, seed)
@@ -111,8 +60,8 @@ class PlainLoop:
     def __call__(self) -> float:
         import torch
 
+        from benchmarks.engine.runner import seed_everything
         from benchmarks.models import MODELS, build_model
-        from benchmarks.runner import seed_everything
 
         seed_everything(self.seed)
         name = self.spec.model["name"]
@@ -120,22 +69,15 @@ class PlainLoop:
         model = build_model(name, mparams, self.scenario.info).to(self.device).train()
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         loss_fn = torch.nn.CrossEntropyLoss()
-        _sync(self.device)
+        sync(self.device)
         t0 = time.perf_counter()
         for x, y in self.data:
             for idx in torch.randperm(len(x), device=x.device).split(self.spec.train["batch_size"]):
                 opt.zero_grad()
                 loss_fn(model(x[idx]), y[idx]).backward()
                 opt.step()
-        _sync(self.device)
+        sync(self.device)
         return time.perf_counter() - t0
-
-
-def _sync(device) -> None:
-    import torch
-
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def _tuples(d: dict[str, Any]) -> dict[str, Any]:
@@ -191,9 +133,9 @@ def _per_iteration(med: dict[str, float], iterations: int | None) -> str:
 
 def time_quick_suite(device: str, threads: int, fast: bool) -> tuple[float, str]:
     """Wall time of the whole ``quick`` suite run serially into a throw-away folder."""
-    from benchmarks.config import load_suite
-    from benchmarks.executors import SerialExecutor
-    from benchmarks.suite import run_suite
+    from benchmarks.config.loader import load_suite
+    from benchmarks.engine.executors import SerialExecutor
+    from benchmarks.engine.suite import run_suite
 
     specs = load_suite("quick", [f"train.fast_data={'true' if fast else 'false'}"], device=device)
     with tempfile.TemporaryDirectory(prefix="clbench-speed-") as tmp:
@@ -206,8 +148,8 @@ def header(device: str, threads: int) -> str:
     """What the numbers depend on: device, threads, load."""
     import torch
 
-    from benchmarks.provenance import device_name
-    from benchmarks.runner import resolve_device
+    from benchmarks.engine.runner import resolve_device
+    from benchmarks.results.provenance import device_name
 
     dev = str(resolve_device(device))
     return (f"device {dev} ({device_name(dev)}), torch {torch.__version__}, {threads} torch thread(s), "
@@ -220,7 +162,7 @@ def load() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.measure.speed", description=__doc__.split("\n")[0])
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto = CUDA when torch sees a GPU, else CPU (data then lives on the GPU)")
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats per mode (median reported)")
@@ -232,7 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix-cache", type=int, default=None, metavar="K",
                    help="instead: MiniLM epoch time with layers < K frozen, full vs cached prefix")
     p.add_argument("--check-accuracy", action="store_true",
-                   help="instead: fast vs Avalanche path accuracies over seeds (benchmarks/equivalence.py)")
+                   help="instead: fast vs Avalanche path accuracies over seeds (benchmarks/measure/equivalence.py)")
     p.add_argument("--seeds", type=int, default=5, help="seeds per cell of --check-accuracy")
     p.add_argument("--train-fraction", type=float, default=0.2, help="MNIST fraction for --check-accuracy")
     p.add_argument("--jobs", type=int, default=1, help="parallel runs for --check-accuracy")
@@ -250,13 +192,13 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --device cuda but torch sees no CUDA GPU; use --device auto or cpu", file=sys.stderr)
         return 2
     if args.check_accuracy:
-        from benchmarks.equivalence import main as check
+        from benchmarks.measure.equivalence import main as check
 
         return check(seeds=args.seeds, train_fraction=args.train_fraction, device=args.device, jobs=args.jobs,
                      threads=args.threads)
     print(header(args.device, args.threads), flush=True)
     if args.prefix_cache is not None:
-        from benchmarks.speed_prefix import report
+        from benchmarks.measure.speed_prefix import report
 
         print(report(args.prefix_cache, args.quick, args.device))
         return 0

@@ -1,6 +1,6 @@
 """Epoch time of a text backbone with frozen layers < k: full forward vs the frozen-prefix cache.
 
-``python -m benchmarks.speed --prefix-cache K [--quick]``: MiniLM (pretrained, ``frozen_layers = K``)
+``python -m benchmarks.measure.speed --prefix-cache K [--quick]``: MiniLM (pretrained, ``frozen_layers = K``)
 trained with Adam on a CLINC150 subset for a few epochs, calling ``model(x)`` as strategies do,
 (1) built with ``cache_prefix = false``: the whole model computed every step, (2) built with the
 default ``cache_prefix = true``: the model's own FrozenPrefixCache (benchmarks/models/prefix_cache.py;
@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from benchmarks.speed import Workload, _sync, run_spec
+from benchmarks.measure.workloads import Workload, run_spec, sync
 
 
 class _Trainer:
@@ -33,15 +33,15 @@ class _Trainer:
                 self.opt.zero_grad()
                 torch.nn.functional.cross_entropy(self.model(x[idx]), y[idx]).backward()
                 self.opt.step()
-            _sync(x.device)
+            sync(x.device)
         return time.perf_counter() - t0
 
 
 def measure(k: int, *, per_class: int, domains: int, epochs: int, device: str, model: str = "minilm") -> dict:
     """Per-epoch seconds of the full model and of the cached prefix (epochs interleaved), samples per epoch."""
-    from benchmarks.fastdata import materialize
+    from benchmarks.engine.runner import resolve_device
+    from benchmarks.fastpath.batches import materialize
     from benchmarks.models import MODELS, build_model
-    from benchmarks.runner import resolve_device
     from benchmarks.scenarios import SCENARIOS, build_scenario
 
     w = Workload("prefix", "split_text_class_il", model, {"keep_experiences": domains, "train_per_class": per_class,

@@ -2,7 +2,7 @@
 
 - SerialExecutor: in this process, one run after the other.
 - ProcessExecutor: ``jobs`` worker processes (spawned).
-The driver (benchmarks.suite) owns the results folder: executors only return results.
+The driver (benchmarks.engine.suite) owns the results folder: executors only return results.
 
 Determinism: each run seeds itself, so a CPU run gives the same accuracy matrix wherever it executes,
 provided it uses the same number of torch intra-op threads (on CUDA, runs are seeded but some backward
@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Protocol
 
-from benchmarks.config import RunSpec
+from benchmarks.config.spec import RunSpec
 
 
 class Executor(Protocol):
@@ -53,7 +53,7 @@ def _init_worker(threads: int) -> None:
 
 
 def _run(spec: RunSpec) -> dict:
-    from benchmarks.runner import run_one
+    from benchmarks.engine.runner import run_one
 
     return run_one(spec)
 
@@ -126,7 +126,7 @@ def make_executor(kind: str = "local", jobs: int = 1, threads: int = DEFAULT_THR
     if kind == "local":
         return SerialExecutor(threads) if jobs == 1 else ProcessExecutor(jobs, threads)
     if kind == "ray":
-        from benchmarks.ray_executor import RayExecutor
+        from benchmarks.engine.ray_executor import RayExecutor
 
         return RayExecutor(**options)
     raise ValueError(f"unknown executor {kind!r}; use 'local' or 'ray'")

@@ -1,6 +1,6 @@
 """Does the fast data path change results? Same hyper-parameters, fast_data true vs false, over seeds.
 
-``python -m benchmarks.speed --check-accuracy [--seeds 5] [--train-fraction 0.2] [--jobs 2]`` runs
+``python -m benchmarks.measure.speed --check-accuracy [--seeds 5] [--train-fraction 0.2] [--jobs 2]`` runs
 naive, replay and ewc on split-MNIST class-IL and task-IL (a training subset, 1 epoch) once per seed
 with ``train.fast_data = true`` and once with ``false``, and compares the final average accuracy
 (mean of the last row of R) with Welch's t-test. The two paths draw different random batches from
@@ -37,7 +37,7 @@ def welch(a: list[float], b: list[float]) -> tuple[float, float, float | None]:
 
 def specs(seeds: int, train_fraction: float, device: str) -> list:
     """Run specs: STRATEGIES x SCENARIOS x seeds x (fast, avalanche)."""
-    from benchmarks.config import expand
+    from benchmarks.config.loader import expand
 
     out = []
     for fast in (True, False):
@@ -46,7 +46,7 @@ def specs(seeds: int, train_fraction: float, device: str) -> list:
             "train": {"epochs": 1, "batch_size": 128, "optimizer": "adam", "lr": 1e-3, "fast_data": fast},
             "scenarios": {s: {"train_fraction": train_fraction, "test_fraction": 0.5} for s in SCENARIOS},
         }
-        out += expand(doc, name="equivalence", where="benchmarks.equivalence")
+        out += expand(doc, name="equivalence", where="benchmarks.measure.equivalence")
     return out
 
 
@@ -82,7 +82,7 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 
 def main(*, seeds: int, train_fraction: float, device: str, jobs: int, threads: int) -> int:
     """Run the check and print the table; returns 0."""
-    from benchmarks.executors import make_executor
+    from benchmarks.engine.executors import make_executor
 
     if seeds < 2:
         raise SystemExit("--check-accuracy needs --seeds >= 2 (a standard deviation per path)")

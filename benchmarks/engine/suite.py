@@ -6,9 +6,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.config import RunSpec
-from benchmarks.executors import Executor, SerialExecutor
-from benchmarks.results import run_filename, write_json_atomic
+from benchmarks.config.spec import RunSpec
+from benchmarks.engine.executors import Executor, SerialExecutor
+from benchmarks.results.store import run_filename, write_json_atomic
 
 
 def result_path(results_dir: Path, spec: RunSpec) -> Path:

@@ -5,7 +5,7 @@ Ray is optional (``pip install '.[ray]'``). Without an address a private local R
 cluster is joined, and this checkout's ``benchmarks`` and ``strategies`` packages are shipped to it
 (runtime_env ``py_modules``), so every node runs the driver's code; the nodes need only the
 dependencies (torch, avalanche-lib, ...) installed.
-The driver (benchmarks.suite.run_suite) still owns the results folder: tasks only return results dicts,
+The driver (benchmarks.engine.suite.run_suite) still owns the results folder: tasks only return results dicts,
 so workers need no shared file system, and skip, resume and failure isolation are the local ones.
 """
 
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from benchmarks.config import RunSpec
+from benchmarks.config.spec import RunSpec
 
 RAY_HINT = "the Ray executor needs Ray: pip install '.[ray]'  (or: pip install 'ray[default]')"
 _SHIP_EXCLUDES = ["__pycache__", "*.pyc"]
@@ -48,7 +48,7 @@ def _task(spec: RunSpec, num_cpus: int, run_fn: RunFn | None) -> dict:
 
     torch.set_num_threads(num_cpus)
     if run_fn is None:
-        from benchmarks.runner import run_one as run_fn
+        from benchmarks.engine.runner import run_one as run_fn
     return run_fn(spec)
 
 
@@ -61,7 +61,7 @@ class RayExecutor:
         num_cpus: CPUs reserved per run (also its torch threads).
         max_retries: how often a run is retried when its worker process or node dies; a run that
             raised is not retried (run_one records run errors itself).
-        run_fn: what a task executes for a spec (default benchmarks.runner.run_one).
+        run_fn: what a task executes for a spec (default benchmarks.engine.runner.run_one).
     """
 
     def __init__(
@@ -126,7 +126,7 @@ class RayExecutor:
 
     def _fetch(self, ref: Any, spec: RunSpec) -> dict:
         """The task's results dict; a task that raised, or whose worker kept dying, becomes a failed result."""
-        from benchmarks.runner import failed_result
+        from benchmarks.engine.runner import failed_result
 
         errors = self._ray.exceptions
         try:
@@ -146,7 +146,7 @@ class RayExecutor:
         prov = result["provenance"]
         prov["command"] = " ".join(sys.argv)
         if self._shipped:  # the shipped packages carry no .git: the driver's checkout is what ran
-            from benchmarks.provenance import git_state
+            from benchmarks.results.provenance import git_state
 
             prov["git_commit"], prov["git_dirty"] = git_state()
         return result

@@ -102,7 +102,7 @@ def _lean_trigger(event: str) -> Callable[..., None]:
             call(self, **kwargs)
 
     trigger.__name__ = trigger.__qualname__ = f"_{event}"
-    trigger.__doc__ = f"Lean ``trigger_plugins(self, {event!r})`` (benchmarks/dispatch.py)."
+    trigger.__doc__ = f"Lean ``trigger_plugins(self, {event!r})`` (benchmarks/fastpath/dispatch.py)."
     return trigger
 
 

@@ -6,8 +6,8 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from benchmarks.config import _SCENARIO_RESERVED, RunSpec, SuiteMeta
-from benchmarks.typed import ConfigError, build, coerce, to_dict
+from benchmarks.config.spec import _SCENARIO_RESERVED, RunSpec, SuiteMeta
+from benchmarks.core.typed import ConfigError, build, coerce, to_dict
 
 _TOP_LEVEL = ("suite", "train", "hparams", "variants", "scenarios")
 

@@ -1,0 +1,1 @@
+"""Suite files (TOML) -> validated RunSpecs: loader (files, overrides), expand (grid), preflight."""
