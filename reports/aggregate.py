@@ -21,7 +21,7 @@ from reports.stats import Summary, summarize
 __all__ = ["COST_KEYS", "ScenarioResult", "StrategyResult", "aggregate"]
 
 #: per-run cost quantities aggregated next to the metrics (Run attribute names)
-COST_KEYS = ("train_time_s", "memory_bytes", "memory_samples", "total_time_s")
+COST_KEYS = ("train_time_s", "cache_fill_s", "memory_bytes", "memory_samples", "total_time_s")
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports.aggregate import aggregate
+from reports.aggregate import ScenarioResult, aggregate
+from reports.comparison import write_comparison_csv
 from reports.figures import write_scenario_figures
 from reports.html import render_html
 from reports.latex import latex_comparison_table, latex_document, latex_summary_table
 from reports.markdown import render_markdown
-from reports.published import compare, load_published
+from reports.published import Comparison, load_published, scenario_comparisons
 from reports.runs import load_runs
 from reports.sections import ReportData, build_document
 from reports.tables import write_summary_csv
@@ -25,13 +26,13 @@ def default_out_dir(results_dir: Path) -> Path:
 def _latex(data: ReportData) -> str:
     """Every summary table, then every published-table comparison."""
     parts = [latex_summary_table(sc) for sc in data.scenarios if sc.strategies]
-    for sc in data.scenarios:
-        for key in sc.references:
-            table = data.published.get(key)
-            rows = compare(sc, table) if table else []
-            if rows:
-                parts.append(latex_comparison_table(sc, table, rows))
+    parts += [latex_comparison_table(sc, c) for sc, c in _comparisons(data)]
     return latex_document(parts)
+
+
+def _comparisons(data: ReportData) -> list[tuple[ScenarioResult, Comparison]]:
+    """Every (scenario, comparison with a published table it declares) that has rows."""
+    return [(sc, c) for sc in data.scenarios for c in scenario_comparisons(sc, data.published)]
 
 
 def _collect(results_dir: Path, out_dir: Path) -> ReportData:
@@ -62,4 +63,7 @@ def build_report(results_dir: Path | str, out_dir: Path | str | None = None) -> 
     (out / "index.html").write_text(render_html(doc, out), encoding="utf-8")
     write_summary_csv(data.scenarios, out / "summary.csv")
     (out / "tables.tex").write_text(_latex(data), encoding="utf-8")
+    pairs = _comparisons(data)
+    if pairs:
+        write_comparison_csv(pairs, out / "comparison.csv")
     return out / "index.html"

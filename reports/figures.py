@@ -16,6 +16,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 from reports.aggregate import ScenarioResult, StrategyResult
 from reports.labels import strategy_display, strategy_style
@@ -23,6 +24,7 @@ from reports.labels import strategy_display, strategy_style
 __all__ = [
     "FIGURE_KINDS",
     "FigureFiles",
+    "bytes_label",
     "plot_accuracy_curves",
     "plot_cost",
     "plot_final_bars",
@@ -44,7 +46,6 @@ RC = {
     "hatch.linewidth": 0.8,
 }
 PNG_DPI = 150
-MB = 1e6
 
 
 @dataclass(frozen=True)
@@ -199,43 +200,105 @@ def _cost_limits(ax, rows: list[StrategyResult], key: str, scale: float) -> None
     ax.set_xlim(-0.05 * top, 1.08 * top)
 
 
-def _cost_panel(ax, rows: list[StrategyResult], key: str, scale: float, xlabel: str) -> None:
-    """Final ACC against one cost quantity, one point (+-std) per strategy."""
-    _cost_limits(ax, rows, key, scale)
+def _point(ax, s: StrategyResult, x: float, xerr: float) -> None:
+    """One strategy's ACC (mean ± std) at cost ``x`` (± ``xerr``), in its fixed style."""
+    st, acc = strategy_style(s.strategy), s.stats["average_accuracy"]
+    edge = "black" if st.marker in Line2D.filled_markers else st.color  # x, + have no fill
+    ax.errorbar(
+        x,
+        100 * acc.mean,
+        xerr=np.nan_to_num(xerr),
+        yerr=np.nan_to_num(100 * acc.std),
+        fmt=st.marker,
+        color=st.color,
+        markersize=9,
+        markeredgecolor=edge,
+        capsize=3,
+    )
+
+
+def _legend_entries(ax, rows: list[StrategyResult]) -> None:
+    """Legend handles for every strategy, without the error-bar glyph."""
     for s in rows:
-        st, acc, cost = strategy_style(s.strategy), s.stats["average_accuracy"], s.stats[key]
-        if math.isnan(cost.mean) or math.isnan(acc.mean):
-            continue
-        edge = "black" if st.marker in Line2D.filled_markers else st.color  # x, + have no fill
-        ax.errorbar(
-            cost.mean / scale,
-            100 * acc.mean,
-            xerr=np.nan_to_num(cost.std / scale),
-            yerr=np.nan_to_num(100 * acc.std),
-            fmt=st.marker,
-            color=st.color,
-            markersize=9,
-            markeredgecolor=edge,
-            capsize=3,
-        )
-        ax.plot(
-            [], [], st.marker, color=st.color, markersize=9, markeredgecolor=edge, label=_label(s)
-        )  # legend entry without the error-bar glyph
-    ax.set_xlabel(xlabel)
+        st = strategy_style(s.strategy)
+        edge = "black" if st.marker in Line2D.filled_markers else st.color
+        ax.plot([], [], st.marker, color=st.color, markersize=9, markeredgecolor=edge, label=_label(s))
+
+
+def _time_panel(ax, rows: list[StrategyResult]) -> None:
+    """Final ACC against training time (linear axis from 0)."""
+    _cost_limits(ax, rows, "train_time_s", 1.0)
+    for s in rows:
+        cost = s.stats["train_time_s"]
+        if not (math.isnan(cost.mean) or math.isnan(s.stats["average_accuracy"].mean)):
+            _point(ax, s, cost.mean, cost.std)
+    ax.set_xlabel("Training time, all experiences (s)")
+
+
+def bytes_label(value: float, _pos: object = None) -> str:
+    """Bytes with a decimal unit: 1 kB = 10³ B, 1 MB = 10⁶ B, 1 GB = 10⁹ B (e.g. "3.4 MB")."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.3g} {unit}"
+    return f"{value:.3g} B"
+
+
+def _memory(s: StrategyResult) -> float:
+    """Mean replay memory in bytes (NaN when not recorded or ACC undefined)."""
+    return math.nan if math.isnan(s.stats["average_accuracy"].mean) else s.stats["memory_bytes"].mean
+
+
+def _none_panel(ax, rows: list[StrategyResult]) -> None:
+    """Strategies that store no past data, spread a little sideways so that equal ACCs stay visible."""
+    offsets = np.linspace(-0.5, 0.5, len(rows)) if len(rows) > 1 else [0.0]
+    for s, dx in zip(rows, offsets):
+        _point(ax, s, dx, math.nan)
+    ax.set_xlim(-1.0, 1.0)
+    ax.set_xticks([0.0], ["none"])
+    ax.grid(axis="x", visible=False)
+    ax.set_xlabel("no past\ndata stored")
+
+
+def _log_memory_panel(ax, rows: list[StrategyResult], empty: str) -> None:
+    """Strategies that store past data, on a log axis labelled in bytes (decimal units)."""
+    ax.set_xscale("log")
+    for s in rows:
+        _point(ax, s, _memory(s), s.stats["memory_bytes"].std)
+    if rows:
+        values = [_memory(s) for s in rows]
+        lo, hi = 10 ** math.floor(math.log10(min(values) / 2)), 10 ** math.ceil(math.log10(max(values) * 2))
+        ax.set_xlim(lo, hi)
+    else:
+        ax.text(0.5, 0.5, empty, transform=ax.transAxes, ha="center", va="center")
+        ax.set_xlim(1e3, 1e9)
+    ax.xaxis.set_major_locator(LogLocator(base=10))
+    ax.xaxis.set_major_formatter(FuncFormatter(bytes_label))
+    ax.set_xlabel("Stored past data (bytes, log scale)")
 
 
 def plot_cost(sc: ScenarioResult) -> Figure:
-    """Final ACC against training time and against replay memory."""
+    """Final ACC against training time and against the bytes of past data kept (log axis).
+
+    Strategies that store nothing get their own narrow panel: 0 has no place on a log axis, and a
+    linear axis squashes buffers of a few MB against 0 next to a joint learner's whole data set.
+    """
     rows = list(sc.with_results)
-    fig = Figure(figsize=(10.5, 4.4), layout="constrained")
-    left, right = fig.subplots(1, 2, sharey=True)
-    _cost_panel(left, rows, "train_time_s", 1.0, "Training time, all experiences (s)")
-    _cost_panel(right, rows, "memory_bytes", MB, "Replay memory (MB)")
-    left.set_ylabel("ACC: final average accuracy (%)")
+    none = [s for s in rows if _memory(s) == 0]
+    stored = [s for s in rows if _memory(s) > 0]
+    ratios = [4.0] + ([0.9] if none else []) + [3.6]
+    fig = Figure(figsize=(11.5, 4.6), layout="constrained")
+    axes = fig.subplots(1, len(ratios), sharey=True, gridspec_kw={"width_ratios": ratios})
+    _time_panel(axes[0], rows)
+    if none:
+        _none_panel(axes[1], none)
+    recorded = any(not math.isnan(_memory(s)) for s in rows)
+    _log_memory_panel(axes[-1], stored, "no strategy stores past data" if recorded else "memory not recorded")
+    axes[0].set_ylabel("ACC: final average accuracy (%)")
     acc = [100.0 * (s.stats["average_accuracy"].mean - np.nan_to_num(s.stats["average_accuracy"].std)) for s in rows]
-    left.set_ylim(_accuracy_floor(acc), 101)
+    axes[0].set_ylim(_accuracy_floor(acc), 101)
     _title(fig, sc, "accuracy vs cost (mean ± std over seeds)")
-    _legend_right(fig, left)
+    _legend_entries(axes[0], rows)
+    _legend_right(fig, axes[0])
     return fig
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from reports.aggregate import ScenarioResult
+from reports.comparison import rho_text, verdict_text
 from reports.labels import strategy_display
-from reports.published import ComparisonRow, PublishedTable
-from reports.tables import COLUMNS, best_rows, format_summary
+from reports.published import Comparison, ComparisonRow
+from reports.stats import Summary
+from reports.tables import best_rows, columns_for, format_summary
 
 __all__ = ["latex_comparison_table", "latex_document", "latex_escape", "latex_summary_table"]
 
@@ -71,12 +74,12 @@ def _wrap(caption: str, label: str, spec: str, header: str, rows: list[str]) -> 
 
 def latex_summary_table(sc: ScenarioResult) -> str:
     """Strategies as rows; best mean per column in bold; † marks strategies with fewer seeds."""
-    rows = list(sc.strategies)
-    best = {c.key: best_rows(rows, c) for c in COLUMNS}
+    rows, columns = list(sc.strategies), columns_for(sc)
+    best = {c.key: best_rows(rows, c) for c in columns}
     body = []
     for i, s in enumerate(rows):
         name = latex_escape(strategy_display(s.strategy)) + ("$^\\dagger$" if s.fewer_seeds else "")
-        cells = [_math_cell(s.stats[c.key], c, i in best[c.key]) for c in COLUMNS]
+        cells = [_math_cell(s.stats[c.key], c, i in best[c.key]) for c in columns]
         body.append(" & ".join([name, str(s.n), *cells]))
     caption = (
         f"{latex_escape(sc.display)}: mean $\\pm$ std over $n$ seeds. ACC: final average "
@@ -85,27 +88,71 @@ def latex_summary_table(sc: ScenarioResult) -> str:
     )
     if any(s.fewer_seeds for s in rows):
         caption += " $^\\dagger$Fewer successful seeds than the other strategies."
-    header = " & ".join(["Strategy", "$n$", *(c.latex for c in COLUMNS)])
-    return _wrap(caption, _label(sc), "l r " + "r" * len(COLUMNS), header, body)
+    header = " & ".join(["Strategy", "$n$", *(c.latex for c in columns)])
+    return _wrap(caption, _label(sc), "l r " + "r" * len(columns), header, body)
 
 
-def latex_comparison_table(sc: ScenarioResult, table: PublishedTable, rows: list[ComparisonRow]) -> str:
-    """Our ACC next to the published ACC; differences beyond the tolerance marked with *."""
-    body = []
-    for r in rows:
-        ours = f"{100 * r.ours.mean:.2f}" + (f" \\pm {100 * r.ours.std:.2f}" if r.ours.n > 1 else "")
-        diff = f"{r.diff_pp:+.2f}" + ("^{*}" if r.flagged else "")
-        body.append(
-            f"{latex_escape(r.method)} & {latex_escape(strategy_display(r.strategy))} & "
-            f"${ours}$ & ${r.published_pct:.2f}$ & ${diff}$"
-        )
+def _note_marks(c: Comparison) -> dict[str, str]:
+    """Protocol note -> superscript letter (a, b, ...), in order of first appearance."""
+    marks: dict[str, str] = {}
+    for r in c.rows:
+        if r.note and r.note not in marks:
+            marks[r.note] = "abcdefghijklmnopqrstuvwxyz"[len(marks) % 26]
+    return marks
+
+
+def _sup(mark: str) -> str:
+    """A superscript letter."""
+    return "$^{\\mathrm{" + mark + "}}$"
+
+
+def _cell_tex(s: Summary) -> str:
+    """$mean \\pm std$ ($n = k$); parts that are unknown are left out or said."""
+    body = f"{s.mean:.2f}" + (f" \\pm {s.std:.2f}" if not math.isnan(s.std) else "")
+    if s.n == 0:
+        return f"${body}$ (" + ("std, " if math.isnan(s.std) else "") + "$n$ not given)"
+    return f"${body}$ ($n = {s.n}$)"
+
+
+def _diff_tex(r: ComparisonRow) -> str:
+    """$+1.23$ [$-0.51$, $+2.97$], or the difference with "CI undefined"."""
+    d = r.diff
+    if not d.defined:
+        return f"${d.diff:+.2f}$ (CI undefined)"
+    return f"${d.diff:+.2f}$ [${d.low:+.2f}$, ${d.high:+.2f}$]"
+
+
+def _comparison_row(r: ComparisonRow, marks: dict[str, str]) -> str:
+    """Method, strategy, ours, published, difference [CI], verdict, acceptance (bound)."""
+    verdict = latex_escape(verdict_text(r))
+    within = "yes" if r.within else "\\textbf{no}"
+    cells = [
+        latex_escape(r.method) + (_sup(marks[r.note]) if r.note else ""),
+        latex_escape(strategy_display(r.strategy)),
+        _cell_tex(r.ours),
+        _cell_tex(r.published),
+        _diff_tex(r),
+        f"\\textbf{{{verdict}}}" if r.consistent is False else verdict,
+        f"{within} ({r.bound_pp:.2f})",
+    ]
+    return " & ".join(cells)
+
+
+def latex_comparison_table(sc: ScenarioResult, c: Comparison) -> str:
+    """Our ACC next to the published ACC, Welch's 95% CI of the difference, verdict and acceptance."""
+    t, marks = c.table, _note_marks(c)
+    notes = " ".join(f"{_sup(m)}{latex_escape(n)}." for n, m in marks.items())
+    rho = latex_escape(rho_text(c)).replace("ρ", "$\\rho$")
     caption = (
-        f"{latex_escape(sc.display)}: our ACC (\\%, mean $\\pm$ std) vs "
-        f"{latex_escape(table.citation)}. $^{{*}}$: $|$difference$|$ above "
-        f"{table.tolerance_pp:g} percentage points."
-    )
-    header = "Method (paper) & Strategy & Ours (\\%) & Published (\\%) & Diff.\\ (pp)"
-    return _wrap(caption, _label(sc, "-" + table.key), "l l r r r", header, body)
+        f"{latex_escape(sc.display)}: our ACC (\\%) vs {latex_escape(t.citation)}; mean $\\pm$ std "
+        "over $n$ runs. Difference = ours $-$ published (pp) with the 95\\% CI of Welch's $t$ test; "
+        "consistent: the CI contains 0. Accept: $|$difference$|$ $\\le$ "
+        f"max({t.tolerance_pp:g} pp, {t.tolerance_std:g} $\\times$ published std), bound in parentheses. "
+        f"{rho.replace('over n = ', 'over $n$ = ')}. {notes}"
+    ).strip()
+    header = "Method (paper) & Strategy & Ours (\\%) & Published (\\%) & Diff.\\ [95\\% CI] (pp) & Verdict & Accept"
+    body = [_comparison_row(r, marks) for r in c.rows]
+    return _wrap(caption, _label(sc, "-" + t.key), "l l r r r l l", header, body)
 
 
 def latex_document(parts: list[str]) -> str:

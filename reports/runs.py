@@ -46,6 +46,7 @@ class Run:
     memory_bytes: float
     memory_samples: float
     total_time_s: float
+    cache_fill_s: float  # one-off frozen-feature cache fill (s), NaN when the run did not record it
     reference: str | None
     suite: str | None
     error: dict[str, Any] | None
@@ -64,6 +65,11 @@ def _number(value: Any) -> float:
 def _total(values: Any) -> float:
     """Sum of per-experience times; NaN when they were not recorded (unknown is not zero)."""
     return math.fsum(_number(v) for v in values) if values else math.nan
+
+
+def _seconds(value: Any) -> float:
+    """A duration recorded as one number or as per-experience numbers (summed); NaN if absent."""
+    return _total(value) if isinstance(value, (list, tuple)) else _number(value)
 
 
 def _partial_matrix(rows: Any) -> np.ndarray | None:
@@ -121,6 +127,7 @@ def parse_run(data: dict[str, Any], path: Path) -> Run:
         memory_bytes=_number(memory.get("bytes")),
         memory_samples=_number(memory.get("samples")),
         total_time_s=_number(data.get("total_time_s")),
+        cache_fill_s=_seconds(data.get("cache_fill_s")),
         reference=data.get("reference"),
         suite=data.get("suite"),
         error=error,

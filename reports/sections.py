@@ -8,11 +8,12 @@ from pathlib import Path
 
 from benchmarks.results.metrics import METRIC_INFO
 from reports.aggregate import ScenarioResult
+from reports.comparison import acceptance_label, comparison_blocks
 from reports.document import BulletList, Document, Figure, Heading, Paragraph, Table, code, plain, slug
 from reports.figures import FigureFiles
 from reports.labels import strategy_display
 from reports.provenance import failed_table, package_table, provenance_items
-from reports.published import ComparisonRow, PublishedTable, compare
+from reports.published import PublishedTable, scenario_comparisons
 from reports.runs import Run
 from reports.tables import summary_table
 
@@ -39,16 +40,36 @@ CAPTIONS = {
     ),
     "cost": (
         "ACC against cost, one point per strategy (mean ± 1 standard deviation over seeds). Left: training "
-        "time summed over all experiences (s). Right: memory the strategy keeps of past data (replay "
-        "buffer, MB = 10⁶ bytes; 0 for strategies that store none)."
+        "time summed over all experiences (s). Right: past data the strategy keeps, in bytes on a log "
+        "scale (decimal units, 1 MB = 10⁶ bytes); strategies that keep none sit in the narrow “none” "
+        "panel. See “Costs” under Metric definitions for what is counted."
     ),
 }
+COSTS = (
+    "**Train time**: wall-clock seconds of training, summed over all experiences (evaluation excluded).",
+    (
+        "**Cache fill**: one-off seconds spent filling a frozen-feature cache before training, recorded "
+        "separately from train time; shown only when the runs record it."
+    ),
+    (
+        "**Memory**: bytes of stored past data in the form a real buffer keeps it (images as uint8, token "
+        "ids in the smallest integer type that holds the vocabulary), as counted by the runner from the "
+        "strategy's buffers (results key `replay_memory`). Joint (offline) and Cumulative count the "
+        "training data of earlier experiences they keep. Model copies and per-parameter weights "
+        "(EWC's Fisher, SI/MAS importances, LwF's old model) are not counted."
+    ),
+)
 FILES = (
     (
         "`summary.csv`: one row per (scenario, strategy); metrics as fractions (`_frac_` columns) with "
         "mean, std and 95% CI half-width (Student t); training time in s, replay memory in bytes"
     ),
     "`tables.tex`: LaTeX tables (needs `booktabs`)",
+    (
+        "`comparison.csv` (when the results declare a published table): each compared cell with our and "
+        "the published mean, std and n (percent), the difference with its Welch 95% CI and df, the "
+        "verdict, the acceptance bound and Spearman's rho of the scenario"
+    ),
     "`figures/`: every figure as PNG and SVG",
     "`index.md`, `index.html`: this report (the HTML is self-contained)",
 )
@@ -116,18 +137,22 @@ def _runs(n: int) -> str:
 
 
 def _reference_warnings(data: ReportData) -> list[str]:
-    """Scenarios whose ACC differs from a published table beyond its tolerance."""
+    """Scenarios whose ACC fails a published table's acceptance criterion or its 95% CI check."""
     out = []
     for sc in data.scenarios:
-        for key in sc.references:
-            table = data.published.get(key)
-            rows = compare(sc, table) if table else []
-            off = [plain(strategy_display(r.strategy)) for r in rows if r.flagged]
+        for c in scenario_comparisons(sc, data.published):
+            off = [plain(strategy_display(r.strategy)) for r in c.rows if r.flagged]
+            bad = [plain(strategy_display(r.strategy)) for r in c.rows if r.consistent is False]
+            where = f"{plain(sc.display)} vs {plain(c.table.short)}"
             if off:
                 out.append(
-                    f"{plain(sc.display)}: {len(off)} of {len(rows)} strategies differ from "
-                    f"{plain(table.short)} by more than {table.tolerance_pp:g} pp "
-                    f"({', '.join(off)})"
+                    f"{where}: {len(off)} of {len(c.rows)} strategies fail "
+                    f"{plain(acceptance_label(c.table))} ({', '.join(off)})"
+                )
+            if bad:
+                out.append(
+                    f"{where}: {len(bad)} of {len(c.rows)} strategies not consistent with the published "
+                    f"mean (95% CI of the difference excludes 0: {', '.join(bad)})"
                 )
     return out
 
@@ -156,48 +181,6 @@ def _checks(data: ReportData) -> list:
     return blocks + [BulletList(tuple(items), kind="warning")]
 
 
-def _comparison_row(r: ComparisonRow) -> tuple[str, ...]:
-    """Method, strategy, ours, published, difference, verdict."""
-    ours = f"{100 * r.ours.mean:.2f}" + (f" ± {100 * r.ours.std:.2f}" if r.ours.n > 1 else "")
-    verdict = f"**no, off by {abs(r.diff_pp):.1f} pp**" if r.flagged else "yes"
-    return (
-        plain(r.method),
-        plain(strategy_display(r.strategy)),
-        ours,
-        f"{r.published_pct:.2f}",
-        f"{r.diff_pp:+.2f}",
-        verdict,
-    )
-
-
-def _comparison(sc: ScenarioResult, table: PublishedTable) -> list:
-    """Our ACC next to a published table's, with the difference and the tolerance flag."""
-    heading = Heading(3, f"Comparison with {plain(table.short)}")
-    rows = compare(sc, table)
-    if not rows:
-        return [heading, Paragraph(f"No strategy of this scenario appears in {plain(table.citation)}.", kind="note")]
-    tol = f"{table.tolerance_pp:g}"
-    t = Table(
-        header=(
-            "Method (paper)",
-            "Strategy",
-            "Ours ACC (%)",
-            "Published ACC (%)",
-            "Difference (pp)",
-            f"Within ±{tol} pp",
-        ),
-        rows=tuple(_comparison_row(r) for r in rows),
-        align=("l", "l", "r", "r", "r", "l"),
-        caption=plain(f"{sc.display}: our ACC (mean ± std) vs {table.citation}"),
-    )
-    flagged = sum(r.flagged for r in rows)
-    note = (
-        f"{flagged} of {len(rows)} strategies differ from the published ACC by more than {tol} "
-        f"percentage points (difference = ours - published). {table.note}"
-    )
-    return [heading, t, Paragraph(plain(note), kind="warning" if flagged else "note")]
-
-
 def _figures(files: list[FigureFiles], counter: list[int]) -> list:
     """Figure blocks with numbered captions."""
     out = []
@@ -211,7 +194,10 @@ def _scenario(sc: ScenarioResult, data: ReportData, counter: list[int]) -> list:
     """One scenario: table, notes, figures, comparisons."""
     blocks: list = [
         Heading(2, plain(sc.display), anchor=slug(sc.key)),
-        Paragraph(f"Scenario {code(sc.scenario)}, setting {code(sc.setting)}" + (f", suite {code(sc.suite)}." if sc.suite else ".")),
+        Paragraph(
+            f"Scenario {code(sc.scenario)}, setting {code(sc.setting)}"
+            + (f", suite {code(sc.suite)}." if sc.suite else ".")
+        ),
     ]
     if not sc.with_results:
         return blocks + [
@@ -228,7 +214,7 @@ def _scenario(sc: ScenarioResult, data: ReportData, counter: list[int]) -> list:
     blocks += _figures(data.figures.get(sc.key, []), counter)
     for key in sc.references:
         if data.published.get(key) is not None:
-            blocks += _comparison(sc, data.published[key])
+            blocks += comparison_blocks(sc, data.published[key])
     return blocks
 
 
@@ -247,6 +233,8 @@ def _definitions() -> list:
         Heading(2, "Metric definitions"),
         Paragraph(plain(intro)),
         Table(("Metric", "Definition", "Better", "Reference"), rows),
+        Paragraph("**Costs**"),
+        BulletList(COSTS),
     ]
 
 

@@ -18,10 +18,12 @@ from reports.labels import strategy_display
 from reports.stats import Summary
 
 __all__ = [
+    "CACHE_COLUMN",
     "COLUMNS",
     "CSV_COSTS",
     "Column",
     "best_rows",
+    "columns_for",
     "format_summary",
     "seeds_cell",
     "summary_table",
@@ -48,6 +50,16 @@ COLUMNS = (
     Column("train_time_s", "Train time (s) ↓", r"Train time (s) $\downarrow$", 1.0, 1, False),
     Column("memory_bytes", "Memory (MB) ↓", r"Memory (MB) $\downarrow$", 1e-6, 2, False),
 )
+#: shown after "Train time" only in scenarios whose runs record a frozen-feature cache fill
+CACHE_COLUMN = Column("cache_fill_s", "Cache fill (s) ↓", r"Cache fill (s) $\downarrow$", 1.0, 1, False)
+
+
+def columns_for(sc: ScenarioResult) -> tuple[Column, ...]:
+    """The numeric columns of a scenario's table: COLUMNS, plus cache fill time when recorded."""
+    if all(math.isnan(s.stats["cache_fill_s"].mean) for s in sc.strategies):
+        return COLUMNS
+    at = [c.key for c in COLUMNS].index("train_time_s") + 1
+    return COLUMNS[:at] + (CACHE_COLUMN,) + COLUMNS[at:]
 
 
 def best_rows(rows: list[StrategyResult], col: Column) -> set[int]:
@@ -88,20 +100,20 @@ def seeds_cell(s: StrategyResult) -> str:
 
 def summary_table(sc: ScenarioResult) -> Table:
     """Strategies as rows, ACC / forgetting / BWT / time / memory as mean ± std columns."""
-    rows = list(sc.strategies)
-    best = {c.key: best_rows(rows, c) for c in COLUMNS}
+    rows, columns = list(sc.strategies), columns_for(sc)
+    best = {c.key: best_rows(rows, c) for c in columns}
     body = tuple(
         (
             plain(strategy_display(s.strategy)),
             seeds_cell(s),
-            *(_cell(s.stats[c.key], c, i in best[c.key]) for c in COLUMNS),
+            *(_cell(s.stats[c.key], c, i in best[c.key]) for c in columns),
         )
         for i, s in enumerate(rows)
     )
     return Table(
-        header=("Strategy", "Seeds (n)", *(c.label for c in COLUMNS)),
+        header=("Strategy", "Seeds (n)", *(c.label for c in columns)),
         rows=body,
-        align=("l", "r", *("r" for _ in COLUMNS)),
+        align=("l", "r", *("r" for _ in columns)),
         caption=plain(f"{sc.display}: mean ± std over seeds (best mean per column in bold)"),
     )
 
@@ -109,6 +121,7 @@ def summary_table(sc: ScenarioResult) -> Table:
 #: Run attribute -> CSV column stem (units in the name)
 CSV_COSTS = {
     "train_time_s": "train_time_s",
+    "cache_fill_s": "cache_fill_s",
     "memory_bytes": "replay_memory_bytes",
     "memory_samples": "replay_memory_samples",
     "total_time_s": "total_time_s",

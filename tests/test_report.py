@@ -220,12 +220,13 @@ def test_latex_bolds_best_acc_only(report):
 def test_hsu_comparison_when_reference_declared(report, summary):
     md = (report / "index.md").read_text()
     assert md.count("### Comparison with Hsu et al. 2018") == 1  # class-IL declares it, task-IL not
-    ours = 100 * float(summary[("split_mnist_class_il", "replay")]["average_accuracy_frac_mean"])
-    diff = ours - 90.78  # published "Naive rehearsal", class-IL
-    line = next(line for line in md.splitlines() if line.startswith("| Naive rehearsal |"))
-    assert f"| 90.78 | {diff:+.2f} |" in line
-    assert ("**no, off by" in line) == (abs(diff) > 3.0)
-    assert "Offline (joint)" not in md  # no joint run here
+    ours = summary[("split_mnist_class_il", "naive")]
+    mean, std = 100 * float(ours["average_accuracy_frac_mean"]), 100 * float(ours["average_accuracy_frac_std"])
+    line = next(line for line in md.splitlines() if line.startswith("| Adam (naive) |"))
+    assert f"| {mean:.2f} ± {std:.2f} (n = 3) | 19.71 ± 0.08 (n = 10) | {mean - 19.71:+.2f} |" in line
+    assert ("**no (bound 2.00)**" in line) == (abs(mean - 19.71) > 2.0)
+    assert "| Replay |" not in md.split("### Comparison with", 1)[1]  # plain replay maps to no row
+    assert "Offline (joint)" not in md.split("Published rows with no run")[0]  # no joint run here
     assert "Comparison with" not in md.split("## Split-MNIST, class-incremental", 1)[0]
 
 
@@ -310,11 +311,11 @@ def test_names_and_styles():
 
 def test_hsu_reference_file():
     table = load_published("hsu2018")
-    assert table is not None and table.tolerance_pp == 3.0
-    assert table.acc_pct["split_mnist_class_il"]["replay"] == 90.78
-    assert table.acc_pct["split_mnist_domain_il"]["joint"] == 98.59
-    assert table.acc_pct["split_mnist_task_il"]["naive"] == 93.46
-    assert table.methods["replay"] == "Naive rehearsal"
+    assert table is not None and (table.tolerance_pp, table.tolerance_std) == (2.0, 2.0)
+    assert table.cells["split_mnist_class_il"]["Naive rehearsal"].mean == 90.78
+    assert table.cells["split_mnist_domain_il"]["Offline (joint)"].std == 0.15
+    assert table.cells["split_mnist_task_il"]["Adam (naive)"].n == 10
+    assert table.methods["replay_1100"] == "Naive rehearsal"
     assert load_published("no_such_paper") is None
 
 
