@@ -40,9 +40,9 @@ CAPTIONS = {
     ),
     "cost": (
         "ACC against cost, one point per strategy (mean ± 1 standard deviation over seeds). Left: training "
-        "time summed over all experiences (s). Right: past data the strategy keeps, in bytes on a log "
-        "scale (decimal units, 1 MB = 10⁶ bytes); strategies that keep none sit in the narrow “none” "
-        "panel. See “Costs” under Metric definitions for what is counted."
+        "time summed over all experiences (s). Right: bytes of past data the strategy stores, in the form "
+        "a real buffer keeps it (see Costs under Metric definitions), on a log scale (decimal units, "
+        "1 MB = 10⁶ bytes); strategies that store none sit in the narrow “none” panel."
     ),
 }
 COSTS = (
