@@ -151,12 +151,23 @@ def _summary(c: Comparison) -> tuple[str, bool]:
     return text, bool(off or bad)
 
 
-def _missing(c: Comparison) -> list:
-    """A note listing the published rows of this scenario that have no run here."""
-    if not c.missing:
-        return []
-    names = [m + (f" ({c.table.protocol[m]})" if c.table.protocol.get(m) else "") for m in c.missing]
-    return [Paragraph(plain(f"Published rows with no run in these results: {', '.join(names)}."))]
+def _coverage(c: Comparison) -> list:
+    """Notes on published rows without a run here and on our strategies without a published row."""
+    out = []
+    if c.missing:
+        names = [m + (f" ({c.table.protocol[m]})" if c.table.protocol.get(m) else "") for m in c.missing]
+        out.append(Paragraph(plain(f"Published rows with no run in these results: {', '.join(names)}.")))
+    if c.unmatched:
+        names = ", ".join(strategy_display(s) for s in c.unmatched)
+        out.append(
+            Paragraph(
+                plain(
+                    f"Not compared (no row of the published table, see [methods] in "
+                    f"reports/references/{c.table.key}.toml): {names}."
+                )
+            )
+        )
+    return out
 
 
 def comparison_blocks(sc: ScenarioResult, table: PublishedTable) -> list:
@@ -172,7 +183,7 @@ def comparison_blocks(sc: ScenarioResult, table: PublishedTable) -> list:
         _table(sc, c),
         Paragraph(plain(text), kind="warning" if failing else "note"),
         Paragraph(plain(explanation + (f" {table.note}" if table.note else ""))),
-        *_missing(c),
+        *_coverage(c),
     ]
 
 

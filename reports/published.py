@@ -96,6 +96,7 @@ class Comparison:
     rows: tuple[ComparisonRow, ...]
     rho: float  # Spearman rank correlation of our means and the published means over ``rows``
     missing: tuple[str, ...]  # published rows of this scenario without a run of ours
+    unmatched: tuple[str, ...] = ()  # our strategies that map to no published row of this scenario
 
     @property
     def n_rank(self) -> int:
@@ -194,7 +195,9 @@ def compare(scenario: ScenarioResult, table: PublishedTable) -> Comparison:
         )
     rho = spearman([r.ours.mean for r in rows], [r.published.mean for r in rows])
     done = {r.method for r in rows}
-    return Comparison(table, tuple(rows), rho, tuple(r for r in published if r not in done))
+    missing = tuple(r for r in published if r not in done)
+    unmatched = tuple(s.strategy for s in scenario.with_results if table.methods.get(s.strategy) not in published)
+    return Comparison(table, tuple(rows), rho, missing, unmatched)
 
 
 def scenario_comparisons(sc: ScenarioResult, published: dict[str, PublishedTable | None]) -> list[Comparison]:

@@ -196,6 +196,7 @@ def hsu_report(tmp_path_factory) -> Path:
         for seed, acc in enumerate(accs):
             run = make_run("split_mnist_class_il", "class_il", strategy, seed, acc_matrix(acc), reference="hsu2018")
             write(folder, run)
+    write(folder, make_run("split_mnist_class_il", "class_il", "replay", 0, acc_matrix(95.0), reference="hsu2018"))
     out = tmp_path_factory.mktemp("hsu_report")
     build_report(folder, out)
     return out
@@ -253,6 +254,10 @@ def test_rows_in_paper_order_and_missing_rows_listed(hsu_report):
     missing = next(line for line in md.splitlines() if line.startswith("Published rows with no run"))
     assert "DGR (not in their code: other protocol)" in missing and "Naive rehearsal-C," in missing
     assert "Adam (naive)" not in missing
+    assert (
+        "Not compared (no row of the published table, see \\[methods\\] in reports/references/hsu2018.toml): Replay."
+        in md
+    )
 
 
 def test_checks_section_lists_failures(hsu_report):
