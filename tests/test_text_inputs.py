@@ -344,3 +344,13 @@ def test_minilm_shape_matches_the_pretrained_config():
 
     config = json.loads((minilm_folder() / "config.json").read_text())
     assert MiniLMParams().shape()[:2] == (config["num_hidden_layers"], config["num_attention_heads"])
+
+
+def test_semicolon_separated_or_headerless_csv_gets_a_hint(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("text;label\nhello;a\n")
+    with pytest.raises(TextDataError, match="columns: text;label. The file seems separated by ';'.*save it comma-separated"):
+        load_text_file(path)
+    path.write_text("hello there,a\nbye now,b\n")
+    with pytest.raises(TextDataError, match="columns: hello there, a. .*must be a header row naming the columns"):
+        load_text_file(path)

@@ -23,11 +23,8 @@ def _column(records: Records, name: str, what: str) -> list[str]:
     """Values of column ``name`` as stripped strings; errors for a missing column or an empty value."""
     path = records.path
     if name not in records.columns:
-        close = _closest(name, records.columns)
-        hint = f"{what}_column = {close!r}" if close else f"{what}_column to one of them"
-        raise TextDataError(
-            f"{path}: no {what} column {name!r}; columns: {', '.join(records.columns)}. Set {hint} in the scenario"
-        )
+        raise TextDataError(f"{path}: no {what} column {name!r}; columns: {', '.join(records.columns)}. "
+                            + _column_fix(records, name, what))
     missing = [i for i, row in enumerate(records.rows) if name not in row]  # JSON lines may omit a key
     if missing:
         raise TextDataError(f"{records.at(missing[0])}: no {what} field {name!r} in this record; add it")
@@ -44,6 +41,18 @@ def _closest(name: str, columns: tuple[str, ...]) -> str | None:
     lower = {c.lower(): c for c in columns}
     close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.6)
     return lower[close[0]] if close else None
+
+
+def _column_fix(records: Records, name: str, what: str) -> str:
+    """How to fix a missing column: another separator, a close name, or the header row."""
+    csv_file = records.path.suffix.lower() == ".csv"
+    if csv_file and len(records.columns) == 1 and any(sep in records.columns[0] for sep in ";\t|"):
+        return "The file seems separated by ';', tabs or '|': save it comma-separated"
+    close = _closest(name, records.columns)
+    if close:
+        return f"Set {what}_column = {close!r} in the scenario"
+    header = "; the first line of a .csv must be a header row naming the columns" if csv_file else ""
+    return f"Set {what}_column to one of them in the scenario{header}"
 
 
 def _labelled(records: Records, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
