@@ -146,7 +146,7 @@ def test_unknown_label_in_groups(tmp_path):
 
 def test_group_without_test_examples(tmp_path):
     rows = [r for r in _rows() if not (r["label"] in ("c", "d") and r["split"] == "test")]
-    with pytest.raises(TextDataError, match=r"group 1 \(c, d\) has no test examples"):
+    with pytest.raises(TextDataError, match=r"group 1 \(c, d\): label\(s\) c, d have no test examples"):
         _scenario(_write_csv(tmp_path / "d.csv", rows))
 
 

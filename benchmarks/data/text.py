@@ -124,9 +124,7 @@ def check_groups_have_data(splits: TextSplits, groups: Groups) -> None:
     for i, group in enumerate(groups):
         for counts, split, where in ((train, "training", splits.train_source), (test, "test", splits.test_source)):
             missing = [label for label in group if counts[label] == 0]
-            if missing and len(missing) == len(group) and split == "test":
-                problems.append(f"group {i} ({', '.join(group)}) has no test examples")
-            elif missing:
+            if missing:
                 problems.append(f"group {i} ({', '.join(group)}): label(s) {', '.join(missing)} have no {split} "
                                 f"examples{f' in {where}' if where else ''}")
     if problems:
