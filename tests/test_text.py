@@ -123,14 +123,14 @@ def test_jsonl_with_custom_columns(tmp_path):
 # -- loader errors ---------------------------------------------------------------------------------
 def test_missing_column_is_named(tmp_path):
     path = _write_csv(tmp_path / "d.csv", _rows())
-    with pytest.raises(TextDataError, match="no label column 'intent'.*columns: label, split, text"):
+    with pytest.raises(TextDataError, match="no label column 'intent'; columns: text, label, split"):
         load_text_file(path, label_column="intent")
 
 
 def test_empty_text_is_reported_with_its_record(tmp_path):
     rows = _rows()
     rows[3]["text"] = "   "
-    with pytest.raises(TextDataError, match=r"empty text in record\(s\) \[4\]"):
+    with pytest.raises(TextDataError, match=r"d.csv: empty text \(column 'text'\) on line\(s\) 5;"):
         load_text_file(_write_csv(tmp_path / "d.csv", rows))
 
 
@@ -146,7 +146,7 @@ def test_unknown_label_in_groups(tmp_path):
 
 def test_group_without_test_examples(tmp_path):
     rows = [r for r in _rows() if not (r["label"] in ("c", "d") and r["split"] == "test")]
-    with pytest.raises(TextDataError, match=r"group 1 \(c, d\) has no test examples"):
+    with pytest.raises(TextDataError, match=r"group 1 \(c, d\): label\(s\) c, d have no test examples"):
         _scenario(_write_csv(tmp_path / "d.csv", rows))
 
 

@@ -6,7 +6,8 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from benchmarks.config.spec import _SCENARIO_RESERVED, RunSpec, SuiteMeta
+from benchmarks.config.depth import depth_problems
+from benchmarks.config.spec import _SCENARIO_RESERVED, RunSpec, SuiteMeta, duplicates
 from benchmarks.core.typed import ConfigError, build, coerce, to_dict
 
 _TOP_LEVEL = ("suite", "train", "hparams", "variants", "scenarios")
@@ -101,23 +102,30 @@ class SuiteExpander:
         if key not in table:
             return tuple(default)
         try:
-            return coerce(table[key], tuple[item, ...])
+            values = coerce(table[key], tuple[item, ...])
         except TypeError as exc:
             self.errors.append(f"{where}: {key} {exc}")
             return ()
+        twice = duplicates(values)
+        if twice:
+            self.errors.append(f"{where}: {key} = {list(values)} lists {twice} more than once; "
+                               "each would run twice with one run id: list each once")
+        return tuple(dict.fromkeys(values))
 
-    def _model(self, table: Mapping[str, Any], entry, where: str) -> dict[str, Any] | None:
+    def _model(self, table: Mapping[str, Any], entry, where: str) -> tuple[str, Any] | None:
+        """(registered model name, its params) or None when invalid."""
         name = table.get("name", entry.meta["default_model"])
         if name not in self.models:
             self.errors.append(f"{where} model: unknown model {name!r}{self.models.suggest(name)}")
             return None
         mentry = self.models.get(name)
         params = build(mentry.params, {k: v for k, v in table.items() if k != "name"}, f"{where} model", self.errors)
-        return None if params is None else {"name": name, **to_dict(params)}
+        return None if params is None else (name, params)
 
     def _runs(self, sname, entry, sparams, model, strategy, table, meta, variants, seeds, where) -> list[RunSpec]:
         from strategies import StrategyNotApplicable, TrainConfig, check_applicable
 
+        mname, mparams = model
         variant = variants.get(strategy)
         base = variant["strategy"] if variant else strategy
         if base not in self.strategies:
@@ -126,7 +134,7 @@ class SuiteExpander:
             return []
         setting = entry.meta["setting"]
         try:
-            check_applicable(base, setting, bool(self.models.get(model["name"]).meta.get("transformer")))
+            check_applicable(base, setting, bool(self.models.get(mname).meta.get("transformer")))
         except StrategyNotApplicable as exc:
             self.errors.append(f"{where}: {exc}; remove it from this scenario's strategies")
             return []
@@ -140,11 +148,13 @@ class SuiteExpander:
         train = build(TrainConfig, train_raw, twhere, self.errors)
         if params is None or train is None:
             return []
+        for problem in depth_problems(mname, mparams, params):
+            self.errors.append(f"{where} strategy {strategy!r}: {problem}")
         return [
             RunSpec(
                 suite=self.name, scenario=sname, scenario_entry=entry.name, setting=setting,
                 strategy=strategy, strategy_entry=base, seed=seed, device=meta.device, reference=meta.reference,
-                scenario_params=to_dict(sparams), model=model, strategy_params=to_dict(params), train=to_dict(train),
+                scenario_params=to_dict(sparams), model={"name": mname, **to_dict(mparams)}, strategy_params=to_dict(params), train=to_dict(train),
             )
             for seed in seeds
         ]

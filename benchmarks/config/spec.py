@@ -35,6 +35,15 @@ class SuiteMeta:
 
         check(self.device in ("auto", "cpu", "cuda"), "device must be 'auto', 'cpu' or 'cuda'")
         check(len(self.seeds) > 0, "seeds must list at least one seed")
+        for key in ("seeds", "strategies"):
+            twice = duplicates(getattr(self, key))
+            check(not twice, f"{key} = {list(getattr(self, key))} lists {twice} more than once; "
+                             "each would run twice with one run id: list each once")
+
+
+def duplicates(values: tuple) -> list:
+    """The values that occur more than once, in order of first appearance."""
+    return [v for v in dict.fromkeys(values) if values.count(v) > 1]
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ class TextSplits:
         test_texts: test utterances.
         test_labels: their label names.
         source: where the data came from (for messages).
+        train_source: the file of the training split when train and test come from two files ("" = source).
+        test_source: the file of the test split ("" = source).
     """
 
     train_texts: tuple[str, ...]
@@ -46,6 +48,8 @@ class TextSplits:
     test_texts: tuple[str, ...]
     test_labels: tuple[str, ...]
     source: str = ""
+    train_source: str = ""
+    test_source: str = ""
 
     def __post_init__(self) -> None:
         if len(self.train_texts) != len(self.train_labels) or len(self.test_texts) != len(self.test_labels):
@@ -97,7 +101,9 @@ def _check_explicit(labels: Sequence[str], groups: Groups, source: str) -> Group
         if not group:
             problems.append(f"group {i} is empty")
         for label in group:
-            if label in seen:
+            if seen.get(label) == i:
+                problems.append(f"group {i} lists label {label!r} twice; list it once")
+            elif label in seen:
                 problems.append(f"label {label!r} is in group {seen[label]} and in group {i}; a label belongs to one group")
             elif label not in known:
                 problems.append(f"group {i}: label {label!r} does not occur in the data")
@@ -108,17 +114,25 @@ def _check_explicit(labels: Sequence[str], groups: Groups, source: str) -> Group
 
 
 def check_groups_have_data(splits: TextSplits, groups: Groups) -> None:
-    """Raise TextDataError when a grouped label has no training examples or a group has no test examples."""
+    """Raise TextDataError when a grouped label has no training or no test examples.
+
+    Avalanche's nc_benchmark needs every class of an experience in both streams (else ``KeyError: <id>``
+    while the run starts), so a missing label is an error here, naming the file that lacks it.
+    """
     train, test = Counter(splits.train_labels), Counter(splits.test_labels)
     problems = []
     for i, group in enumerate(groups):
-        no_train = [label for label in group if train[label] == 0]
-        if no_train:
-            problems.append(f"group {i}: labels {no_train} have no training examples")
-        if sum(test[label] for label in group) == 0:
-            problems.append(f"group {i} ({', '.join(group)}) has no test examples")
+        for counts, split, where in ((train, "training", splits.train_source), (test, "test", splits.test_source)):
+            missing = [label for label in group if counts[label] == 0]
+            if missing:
+                problems.append(f"group {i} ({', '.join(group)}): label(s) {', '.join(missing)} have no {split} "
+                                f"examples{f' in {where}' if where else ''}")
     if problems:
-        raise TextDataError(f"{splits.source}: " + "; ".join(problems))
+        raise TextDataError(
+            f"{splits.source}: " + "; ".join(problems) + ". Add utterances for these labels to the "
+            + ("train and test files" if splits.train_source else "data (split = train / test)")
+            + ", or leave the labels out of groups"
+        )
 
 
 def class_ids(groups: Groups) -> dict[str, int]:

@@ -1,72 +1,62 @@
-"""Bring your own text data: a CSV or JSON-lines file of (text, label[, split]) records.
+"""Bring your own text data: labelled utterances from one file with a split column, or from two files.
 
-- ``.csv``: a header row names the columns (csv.DictReader; quoting as in RFC 4180).
-- ``.jsonl`` / ``.ndjson``: one JSON object per line; blank lines are skipped.
+- One file (``path``): (text, label[, split]) records. With a split column its values must be ``train``
+  or ``test``; without one, a seeded, per-label ``test_fraction`` of the examples becomes the test
+  split (fixed ``split_seed``, so every run of a suite is evaluated on the same examples).
+- Two files (``train_path`` and ``test_path``), as many public data sets ship: (text, label) records
+  in each; a split column, if any, is ignored. The two may differ in format (.csv / .jsonl).
 
-Columns are configurable. When the file has a split column its values must be ``train`` or
-``test``; without one, a seeded, per-label ``test_fraction`` of the examples becomes the test split
-(fixed ``split_seed``, so every run of a suite is evaluated on the same examples).
+Reading, decoding and line numbers: benchmarks/data/records.py. Columns are configurable.
 """
 
 from __future__ import annotations
 
-import csv
-import json
+import difflib
 import random
 from pathlib import Path
 
-from benchmarks.data.cache import DataMissingError
+from benchmarks.data.records import Records, read_records
 from benchmarks.data.text import TextDataError, TextSplits
 
-CSV_SUFFIXES = (".csv",)
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
-
-def read_records(path: Path) -> list[dict]:
-    """Rows of a CSV or JSON-lines file as dicts (column -> value)."""
-    if not path.is_file():
-        raise DataMissingError(f"text data file {path} does not exist (relative paths start at {Path.cwd()})")
-    suffix = path.suffix.lower()
-    if suffix in CSV_SUFFIXES:
-        with open(path, newline="", encoding="utf-8") as fh:
-            return list(csv.DictReader(fh))
-    if suffix in JSONL_SUFFIXES:
-        return _read_jsonl(path)
-    raise TextDataError(f"{path}: unknown format {suffix!r}; use .csv or .jsonl (one JSON object per line)")
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise TextDataError(f"{path}:{n}: not valid JSON ({exc})") from None
-            if not isinstance(row, dict):
-                raise TextDataError(f"{path}:{n}: expected a JSON object per line, got {type(row).__name__}")
-            rows.append(row)
-    return rows
-
-
-def _column(rows: list[dict], name: str, path: Path, what: str) -> list[str]:
+def _column(records: Records, name: str, what: str) -> list[str]:
     """Values of column ``name`` as stripped strings; errors for a missing column or an empty value."""
-    if not rows:
-        raise TextDataError(f"{path}: the file holds no records")
-    missing = [i for i, row in enumerate(rows) if name not in row]
+    path = records.path
+    if name not in records.columns:
+        raise TextDataError(f"{path}: no {what} column {name!r}; columns: {', '.join(records.columns)}. "
+                            + _column_fix(records, name, what))
+    missing = [i for i, row in enumerate(records.rows) if name not in row]  # JSON lines may omit a key
     if missing:
-        columns = sorted(rows[missing[0]])
-        raise TextDataError(
-            f"{path}: no {what} column {name!r} (record {missing[0] + 1}); columns: {', '.join(columns)}. "
-            f"Set {what}_column in the scenario"
-        )
-    values = ["" if row[name] is None else str(row[name]).strip() for row in rows]
-    empty = [i + 1 for i, v in enumerate(values) if not v]
+        raise TextDataError(f"{records.at(missing[0])}: no {what} field {name!r} in this record; add it")
+    values = ["" if row[name] is None else str(row[name]).strip() for row in records.rows]
+    empty = [records.lines[i] for i, v in enumerate(values) if not v]
     if empty:
-        raise TextDataError(f"{path}: empty {what} in record(s) {empty[:10]} (column {name!r}); fill or remove them")
+        lines = ", ".join(map(str, empty[:10])) + (" ..." if len(empty) > 10 else "")
+        raise TextDataError(f"{path}: empty {what} (column {name!r}) on line(s) {lines}; fill or remove them")
     return values
+
+
+def _closest(name: str, columns: tuple[str, ...]) -> str | None:
+    """The column closest to ``name`` ignoring case (e.g. "Text" for "text"), or None."""
+    lower = {c.lower(): c for c in columns}
+    close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.6)
+    return lower[close[0]] if close else None
+
+
+def _column_fix(records: Records, name: str, what: str) -> str:
+    """How to fix a missing column: another separator, a close name, or the header row."""
+    csv_file = records.path.suffix.lower() == ".csv"
+    if csv_file and len(records.columns) == 1 and any(sep in records.columns[0] for sep in ";\t|"):
+        return "The file seems separated by ';', tabs or '|': save it comma-separated"
+    close = _closest(name, records.columns)
+    if close:
+        return f"Set {what}_column = {close!r} in the scenario"
+    header = "; the first line of a .csv must be a header row naming the columns" if csv_file else ""
+    return f"Set {what}_column to one of them in the scenario{header}"
+
+
+def _labelled(records: Records, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
+    return _column(records, text_column, "text"), _column(records, label_column, "label")
 
 
 def load_text_file(
@@ -77,8 +67,9 @@ def load_text_file(
     split_column: str = "split",
     test_fraction: float = 0.2,
     split_seed: int = 0,
+    encoding: str = "utf-8",
 ) -> TextSplits:
-    """Read a user's labelled utterances and split them into train and test.
+    """Read a user's labelled utterances from one file and split them into train and test.
 
     Args:
         path: the .csv or .jsonl file.
@@ -87,28 +78,63 @@ def load_text_file(
         split_column: column holding "train"/"test"; when the file has no such column the split is drawn.
         test_fraction: fraction of each label's examples drawn for test when there is no split column.
         split_seed: seed of that draw.
+        encoding: the file's text encoding (default UTF-8).
     """
-    path = Path(path).expanduser()
-    rows = read_records(path)
-    texts = _column(rows, text_column, path, "text")
-    labels = _column(rows, label_column, path, "label")
-    if split_column in rows[0]:
-        is_test = _split_values(_column(rows, split_column, path, "split"), path, split_column)
+    records = read_records(path, encoding=encoding)
+    texts, labels = _labelled(records, text_column, label_column)
+    if split_column in records.columns:
+        is_test = _split_values(records, _column(records, split_column, "split"), split_column)
     else:
         is_test = _draw_test(labels, test_fraction, split_seed)
-    train = [i for i in range(len(rows)) if not is_test[i]]
-    test = [i for i in range(len(rows)) if is_test[i]]
+    train = [i for i in range(len(texts)) if not is_test[i]]
+    test = [i for i in range(len(texts)) if is_test[i]]
     return TextSplits(
         train_texts=tuple(texts[i] for i in train), train_labels=tuple(labels[i] for i in train),
-        test_texts=tuple(texts[i] for i in test), test_labels=tuple(labels[i] for i in test), source=str(path),
+        test_texts=tuple(texts[i] for i in test), test_labels=tuple(labels[i] for i in test),
+        source=str(records.path),
     )
 
 
-def _split_values(values: list[str], path: Path, column: str) -> list[bool]:
+def load_text_files(
+    train_path: str | Path,
+    test_path: str | Path,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    encoding: str = "utf-8",
+) -> TextSplits:
+    """Read a data set that ships as separate train and test files (same columns in both).
+
+    Args:
+        train_path: the training .csv or .jsonl file.
+        test_path: the test .csv or .jsonl file.
+        text_column: column holding the utterance.
+        label_column: column holding the label.
+        encoding: text encoding of both files.
+    """
+    train = read_records(train_path, encoding=encoding, key="train_path")
+    test = read_records(test_path, encoding=encoding, key="test_path")
+    if train.path.resolve() == test.path.resolve():
+        raise TextDataError(f"train_path and test_path are the same file {train.path}; "
+                            "for one file with a split column set path instead")
+    train_texts, train_labels = _labelled(train, text_column, label_column)
+    test_texts, test_labels = _labelled(test, text_column, label_column)
+    return TextSplits(
+        train_texts=tuple(train_texts), train_labels=tuple(train_labels),
+        test_texts=tuple(test_texts), test_labels=tuple(test_labels),
+        source=f"{train.path} + {test.path}", train_source=str(train.path), test_source=str(test.path),
+    )
+
+
+def _split_values(records: Records, values: list[str], column: str) -> list[bool]:
     """True for test rows; every value must be train or test."""
-    bad = sorted({v for v in values if v.lower() not in ("train", "test")})
+    bad = [i for i, v in enumerate(values) if v.lower() not in ("train", "test")]
     if bad:
-        raise TextDataError(f"{path}: column {column!r} must hold 'train' or 'test', found {bad[:5]}")
+        found = sorted({values[i] for i in bad})
+        raise TextDataError(
+            f"{records.at(bad[0])}: column {column!r} must hold 'train' or 'test', found {values[bad[0]]!r} "
+            f"({len(bad)} such record(s), values {found[:5]}); relabel or remove them"
+        )
     return [v.lower() == "test" for v in values]
 
 

@@ -33,8 +33,10 @@ from benchmarks.models.base import MODELS
 from benchmarks.models.heads import make_head
 from benchmarks.models.prefix_cache import FrozenPrefixCache
 from benchmarks.models.text_backbone import TextBackbone
+from benchmarks.models.transformer_api import TransformerShape
 
 MINILM_LAYERS = 6
+MINILM_HEADS = 12
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,14 @@ class MiniLMParams:
 
     def __post_init__(self) -> None:
         check(self.prefix_cache_mb > 0, "prefix_cache_mb must be > 0")
-        check(-1 <= self.frozen_layers <= MINILM_LAYERS, f"frozen_layers must be in -1..{MINILM_LAYERS}")
+        check(-1 <= self.frozen_layers <= MINILM_LAYERS,
+              f"frozen_layers = {self.frozen_layers} must be in -1..{MINILM_LAYERS} "
+              f"(all-MiniLM-L6-v2 has {MINILM_LAYERS} blocks; {MINILM_LAYERS} freezes them all)")
         check(0 <= self.attention_dropout < 1, "attention_dropout must be in [0, 1)")
+
+    def shape(self) -> TransformerShape:
+        """all-MiniLM-L6-v2: 6 blocks of 12 heads (its config.json)."""
+        return TransformerShape(blocks=MINILM_LAYERS, heads=MINILM_HEADS)
 
 
 @lru_cache(maxsize=2)

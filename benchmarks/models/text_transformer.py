@@ -20,6 +20,7 @@ from benchmarks.core.typed import check
 from benchmarks.models.base import MODELS
 from benchmarks.models.heads import make_head
 from benchmarks.models.text_backbone import TextBackbone
+from benchmarks.models.transformer_api import TransformerShape
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,12 @@ class TextTransformerParams:
         check(self.n_heads > 0 and self.d_model % self.n_heads == 0, "n_heads must divide d_model")
         check(0 <= self.dropout < 1, "dropout must be in [0, 1)")
         check(self.vocab_size > 0, "vocab_size must be > 0")
-        check(-1 <= self.frozen_layers <= self.n_layers, "frozen_layers must be in -1..n_layers")
+        check(-1 <= self.frozen_layers <= self.n_layers,
+              f"frozen_layers = {self.frozen_layers} must be in -1..n_layers (n_layers = {self.n_layers})")
+
+    def shape(self) -> TransformerShape:
+        """Blocks and heads of the model these params build."""
+        return TransformerShape(blocks=self.n_layers, heads=self.n_heads, depth_key="n_layers")
 
 
 class SelfAttention(nn.Module):

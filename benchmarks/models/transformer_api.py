@@ -22,8 +22,23 @@ through Avalanche's (x, y, t) mini-batches.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
+
+
+class TransformerShape(NamedTuple):
+    """A Transformer model's size as its params give it, known before the model is built.
+
+    Attributes:
+        blocks: number of Transformer blocks (``model.n_layers``).
+        heads: attention heads per block.
+        depth_key: the model param that sets ``blocks`` ("" when fixed, e.g. a pretrained model).
+    """
+
+    blocks: int
+    heads: int
+    depth_key: str = ""
 
 
 @dataclass

@@ -19,7 +19,7 @@ from benchmarks.core import ScenarioInfo
 from benchmarks.core.typed import check
 from benchmarks.models.base import MODELS
 from benchmarks.models.heads import HeadedModel, make_head
-from benchmarks.models.transformer_api import TransformerOutput
+from benchmarks.models.transformer_api import TransformerOutput, TransformerShape
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,10 @@ class ViTParams:
         check(self.dim % self.heads == 0, "heads must divide dim")
         check(self.mlp_ratio > 0, "mlp_ratio must be > 0")
         check(0 <= self.dropout < 1, "dropout must be in [0, 1)")
+
+    def shape(self) -> TransformerShape:
+        """Blocks and heads of the model these params build."""
+        return TransformerShape(blocks=self.depth, heads=self.heads, depth_key="depth")
 
 
 class Attention(nn.Module):

@@ -5,7 +5,8 @@
   one head per task (n_outputs = the largest group).
 
 CLINC150 (default): its 10 domains of 15 intents are the 10 experiences, in domains.json order.
-A file (``dataset = "file"``): CSV or JSON-lines records, grouped by explicit ``groups`` or into
+A file (``dataset = "file"``): CSV or JSON-lines records (one file with a split column, or separate
+``train_path`` and ``test_path`` files; benchmarks/data/textfile.py), grouped by explicit ``groups`` or into
 ``n_experiences`` of a random intent order seeded by the run seed. Inputs are (2, max_length)
 int64 (token ids, attention mask; see benchmarks/data/tokenize.py), tokenized once and cached.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -31,9 +32,13 @@ class SplitTextParams:
     Args:
         dataset: "clinc150" (Larson et al. 2019, from the mirror or download) or "file".
         path: the CSV / JSON-lines file when dataset = "file" (relative to the working directory).
+        train_path: instead of path: the file of training utterances (with test_path).
+        test_path: the file of test utterances (with train_path).
+        encoding: text encoding of the file(s), e.g. "latin-1" or "cp1252" (default UTF-8).
         text_column: column of the utterances in that file.
         label_column: column of the labels.
-        split_column: column holding "train"/"test"; if the file has none, ``test_fraction`` is drawn.
+        split_column: column holding "train"/"test"; if the file has none, ``test_fraction`` is drawn
+            (unused with train_path/test_path).
         test_fraction: per-label fraction drawn for test when the file has no split column.
         split_seed: seed of that draw (fixed, so all runs share the test set).
         groups: labels of each experience, e.g. [["a", "b"], ["c"]]; default for CLINC150 = its domains.
@@ -46,6 +51,9 @@ class SplitTextParams:
 
     dataset: Literal["clinc150", "file"] = "clinc150"
     path: str = ""
+    train_path: str = ""
+    test_path: str = ""
+    encoding: str = "utf-8"
     text_column: str = "text"
     label_column: str = "label"
     split_column: str = "split"
@@ -60,8 +68,7 @@ class SplitTextParams:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "groups", tuple(tuple(g) for g in self.groups))  # lists from JSON/TOML
-        check(self.dataset != "file" or bool(self.path), "dataset = 'file' needs path = '<file.csv|.jsonl>'")
-        check(self.dataset == "file" or not self.path, "path is only used with dataset = 'file'")
+        self._check_files()
         check(not (self.groups and self.n_experiences), "give either groups or n_experiences, not both")
         check(self.dataset != "file" or bool(self.groups) or self.n_experiences > 0,
               "dataset = 'file' needs groups = [[...], ...] or n_experiences = N")
@@ -70,20 +77,43 @@ class SplitTextParams:
         check(4 <= self.max_length <= 512, "max_length must be in 4..512")
         check(self.train_per_class >= 0 and self.test_per_class >= 0, "train_per_class/test_per_class must be >= 0")
 
+    def _check_files(self) -> None:
+        from benchmarks.data.records import check_encoding
+
+        two = bool(self.train_path or self.test_path)
+        if self.dataset != "file":
+            check(not (self.path or two), "path, train_path and test_path are only used with dataset = 'file'")
+            check(self.encoding == "utf-8", "encoding is only used with dataset = 'file'")
+            return
+        check(bool(self.path) or two, "dataset = 'file' needs path = '<file.csv|.jsonl>' (one file, optional "
+                                      "split column) or train_path and test_path (two files)")
+        check(not (self.path and two), "give path (one file) or train_path and test_path (two files), not both")
+        check(bool(self.train_path) == bool(self.test_path),
+              "train_path and test_path go together; give both (or path for one file with a split column)")
+        check(check_encoding(self.encoding), f"encoding = {self.encoding!r} is not a known text encoding; "
+                                             "use e.g. 'utf-8', 'latin-1', 'cp1252' or 'utf-16'")
+
+
+#: the keys that decide what is read (the others group, cut or tokenize it)
+_DATA_KEYS = ("dataset", "path", "train_path", "test_path", "encoding", "text_column", "label_column",
+              "split_column", "test_fraction", "split_seed")
+
 
 @lru_cache(maxsize=4)
-def _load(dataset: str, path: str, columns: tuple[str, str, str], test_fraction: float, split_seed: int):
-    """(splits, default groups or ()) of a data set; read once per process."""
-    if dataset == "clinc150":
+def _load(data: tuple[tuple[str, Any], ...]):
+    """(splits, default groups or ()) of a data set given as ``_DATA_KEYS`` pairs; read once per process."""
+    p = dict(data)
+    if p["dataset"] == "clinc150":
         from benchmarks.data.clinc150 import load_clinc150
 
         return load_clinc150()
-    from benchmarks.data.textfile import load_text_file
+    from benchmarks.data.textfile import load_text_file, load_text_files
 
-    text, label, split = columns
-    splits = load_text_file(path, text_column=text, label_column=label, split_column=split,
-                            test_fraction=test_fraction, split_seed=split_seed)
-    return splits, ()
+    columns = {"text_column": p["text_column"], "label_column": p["label_column"], "encoding": p["encoding"]}
+    if p["train_path"]:
+        return load_text_files(p["train_path"], p["test_path"], **columns), ()
+    return load_text_file(p["path"], split_column=p["split_column"], test_fraction=p["test_fraction"],
+                          split_seed=p["split_seed"], **columns), ()
 
 
 def prepare(params: SplitTextParams, seed: int) -> tuple[TextSplits, Groups, torch.Tensor, torch.Tensor]:
@@ -93,8 +123,7 @@ def prepare(params: SplitTextParams, seed: int) -> tuple[TextSplits, Groups, tor
     """
     from benchmarks.data.tokenize import tokenize
 
-    columns = (params.text_column, params.label_column, params.split_column)
-    splits, default = _load(params.dataset, params.path, columns, params.test_fraction, params.split_seed)
+    splits, default = _load(tuple((k, getattr(params, k)) for k in _DATA_KEYS))
     groups = params.groups or (default if not params.n_experiences else ())
     groups = resolve_groups(splits.labels(), groups=groups, n_experiences=params.n_experiences,
                             seed=seed, source=splits.source)
