@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -189,6 +190,37 @@ def test_replay_concat_mode_trains_on_memory_plus_data_on_the_tensor_path():
     concat = run_one(_spec("replay", hparams={"mem_size": 20, "mode": "concat"}))
     assert concat["replay_memory"]["samples"] == 20 == batch["replay_memory"]["samples"]
     assert concat["config"]["strategy"]["mode"] == "concat"
+
+
+class _Iterations(SupervisedPlugin):
+    """Training iterations of each experience's first epoch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: list[int] = []
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        self.counts.append(0)
+
+    def after_training_iteration(self, strategy, **kwargs) -> None:
+        if strategy.clock.train_exp_epochs == 0:
+            self.counts[-1] += 1
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_concat_rehearsal_shuffles_memory_and_data_uniformly_with_task_labels(fast):
+    (spec,) = tiny_specs(["replay"], scenario="synthetic_task_il", n_classes=6, n_experiences=3,
+                         hparams={"replay": {"mem_size": 8, "mode": "concat"}})
+    spec = dataclasses.replace(spec, train={**spec.train, "fast_data": fast})
+    scenario, strategy = _build(spec, CPU)
+    spy = _Iterations()
+    strategy.plugins.append(spy)
+    sizes = _train_all(strategy, scenario)
+    # exp 2: 4 + 4 stored, repeated 32 // 8 = 4 times, + 32 new = 64 -> 4 batches of 16 (their loader);
+    # Avalanche's task-balanced loader would make 7 (6/5/5 per task, the current task's 32 in 5s).
+    assert sizes == [32, 64, 64] and spy.counts == [2, 4, 4]
+    if fast:
+        assert strategy.data_path["train"] == "tensor"
 
 
 # -- GEM with Hsu's memory ---------------------------------------------------------------------------

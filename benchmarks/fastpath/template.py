@@ -32,7 +32,8 @@ mas                     tensor for training; MAS's importance pass keeps one per
 replay                  tensor-replay: ReplayDataLoader -> GroupBatches (batch_size
                         current + batch_size_mem buffer samples, buffer oversampled); stays on
                         Avalanche's loader if task_balanced_dataloader=True or for a subclass;
-                        mode "concat": tensor (memory concatenated to adapted_dataset)
+                        mode "concat": tensor (memory concatenated to adapted_dataset; the
+                        plugin's plain shuffled DataLoader over it -> TensorBatches)
 bic                     tensor-replay as replay (BiCPlugin builds the same ReplayDataLoader);
                         the bias-correction stage keeps its own loader over the small
                         validation memory (a local DataLoader inside BiC's method)
@@ -46,7 +47,8 @@ agem                    tensor + AGEM's memory iterator on tensors (per-experien
                         chunks of sample_size // n_buffers, as GroupBalancedInfiniteDataLoader)
 gem                     tensor; GEM's memory fill (update_memory) reads a TensorItems dataset;
                         with memory_size > 0 the split memory is loaded once per experience
-                        through one Avalanche batch (<= memory_size samples)
+                        through one Avalanche batch (<= memory_size samples); concat_memory
+                        as replay's mode "concat"
 icarl                   tensor: iCaRL concatenates exemplars to adapted_dataset (materialised);
                         exemplar selection and class means keep Avalanche's loaders (once per
                         experience, over the memory)

@@ -10,9 +10,10 @@ from Avalanche's ReplayPlugin (which appends ``batch_size_mem`` buffer samples t
   new data ~ 1:1) and concatenated to the task's training set, which is then shuffled as one dataset:
   an epoch is a pass over both, so it is about twice as long as without memory.
 
-With task labels (task-IL) Avalanche's training loader balances each mini-batch over the task labels
-present (TaskBalancedDataLoader, also on the fast path), whereas their loader shuffles the concatenation
-uniformly; class-IL and domain-IL (one task label) follow their loader exactly.
+Avalanche's training loader would balance each mini-batch over the task labels present
+(TaskBalancedDataLoader: with task labels, task-IL, the current task would get 1/tasks of each batch
+and epochs would grow with the number of tasks); the plugin replaces it by a plain shuffled DataLoader
+over the concatenation, as theirs (the fast path serves that loader from tensors).
 
 ``SplitMemoryGEMPlugin`` is Avalanche's GEMPlugin on this memory (their GEM agent subclasses
 Naive_Rehearsal and shares its storage).
@@ -62,6 +63,7 @@ class ConcatRehearsalPlugin(SupervisedPlugin):
         self.memory = memory
         self.update = update
         self.sample_bytes = sample_bytes
+        self._joined = False  # this experience's training set holds the memory
 
     def after_train_dataset_adaptation(self, strategy, **kwargs) -> None:
         parts = [p.train() for p in self.memory.parts if len(p)]
@@ -70,6 +72,14 @@ class ConcatRehearsalPlugin(SupervisedPlugin):
         data = strategy.adapted_dataset
         repeat = max(len(data) // self.memory.size, 1)  # their "old data : new data = 1:1"
         strategy.adapted_dataset = type(data)([*parts * repeat, data])
+        self._joined = True
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        if self._joined:  # one uniformly shuffled pass over memory + data per epoch (their DataLoader)
+            data = strategy.adapted_dataset
+            strategy.dataloader = torch.utils.data.DataLoader(
+                data, batch_size=strategy.train_mb_size, shuffle=True, collate_fn=data.collate_fn)
+        self._joined = False
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         if self.update:
