@@ -6,6 +6,7 @@ PY     := $(VENV)/bin/python
 SUITE  ?= default
 RESULTS ?= results
 ARGS   ?=
+SEEDS  ?=
 JOBS   ?= $(shell nproc 2>/dev/null || echo 1)
 STAMP  := $(VENV)/.clbench-installed
 
@@ -26,8 +27,9 @@ bench: setup
 quick:
 	$(MAKE) bench SUITE=quick
 
+# `make hsu2018 SEEDS=10` runs seeds 0..9 (default: the suite's 3); ARGS="--set ..." still applies.
 hsu2018:
-	$(MAKE) bench SUITE=hsu2018
+	$(MAKE) bench SUITE=hsu2018 ARGS='$(ARGS) $(if $(SEEDS),--set suite.seeds=[$(shell seq -s, 0 $$(($(SEEDS)-1)))])'
 
 report: setup
 	$(PY) -m reports $(RESULTS)

@@ -29,6 +29,9 @@ class StrategyNotApplicable(ValueError):
     """A strategy cannot run in a scenario (e.g. PNN needs task labels)."""
 
 
+OPTIMIZERS: tuple[str, ...] = ("adam", "sgd", "adagrad")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings shared by every strategy of a run.
@@ -37,7 +40,7 @@ class TrainConfig:
         epochs: training epochs per experience.
         batch_size: training mini-batch size.
         eval_batch_size: evaluation mini-batch size (Avalanche defaults to 1 in places: always set).
-        optimizer: "adam" or "sgd".
+        optimizer: "adam", "sgd" or "adagrad" (Hsu et al. 2018's third optimiser baseline).
         lr: learning rate.
         momentum: SGD momentum.
         weight_decay: L2 weight decay of the optimizer.
@@ -56,7 +59,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check(self.epochs >= 1, "epochs must be >= 1")
         check(self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be >= 1")
-        check(self.optimizer in ("adam", "sgd"), "optimizer must be 'adam' or 'sgd'")
+        check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}")
         check(self.lr > 0, "lr must be > 0")
         check(self.momentum >= 0 and self.weight_decay >= 0, "momentum and weight_decay must be >= 0")
 
@@ -92,6 +95,8 @@ class StrategyContext:
         t = self.train
         if t.optimizer == "sgd":
             return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
+        if t.optimizer == "adagrad":
+            return torch.optim.Adagrad(params, lr=t.lr, weight_decay=t.weight_decay)
         return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
 
     def template(
@@ -111,7 +116,9 @@ class StrategyContext:
             model: a model other than the context's (e.g. PNN builds its own).
             omit_model: do not pass ``model=`` (templates built from parts, e.g. iCaRL); the
                 optimizer still covers ``model``'s parameters.
-            kwargs: strategy-specific arguments; ``criterion=None`` passes no criterion.
+            kwargs: strategy-specific arguments; ``criterion=None`` passes no criterion. When the
+                scenario asks for ``loss_on_seen_classes``, the criterion is wrapped in SeenClassesLoss
+                (strategies/plugins/seen_classes.py), so every strategy built here trains with it.
         """
         model = self.model if model is None else model
         if self.wrap_template is not None:
@@ -119,7 +126,13 @@ class StrategyContext:
         if not omit_model:
             kwargs["model"] = model
         if kwargs.setdefault("criterion", nn.CrossEntropyLoss()) is None:
+            check(not self.info.loss_on_seen_classes,
+                  f"{cls.__name__} has a built-in loss: loss_on_seen_classes cannot apply; remove it or the strategy")
             del kwargs["criterion"]  # templates with a built-in loss (iCaRL) take none
+        elif self.info.loss_on_seen_classes:
+            from strategies.plugins.seen_classes import SeenClassesLoss
+
+            kwargs["criterion"] = SeenClassesLoss(kwargs["criterion"])
         return cls(
             optimizer=self.optimizer(model.parameters()),
             train_mb_size=self.train.batch_size,

@@ -1,11 +1,16 @@
 """Experience replay with a class-balanced buffer (Hsu et al. 2018 "Naive rehearsal"; Chaudhry 2019).
 
 Default memory 4400 samples in total (the larger of Hsu et al.'s two sizes; 1100 is the other).
-Class-IL balances the buffer over classes; task-IL and domain-IL relabel every pair to 0/1, so there
-the buffer is balanced over experiences (each holding its two classes).
+``mode = "batch"`` (default): Avalanche's ReplayPlugin, every mini-batch is batch_size current samples
+plus batch_size buffer samples; class-IL balances the buffer over classes; task-IL and domain-IL relabel
+every pair to 0/1, so there the buffer is balanced over experiences (each holding its two classes).
+``mode = "concat"``: Hsu et al.'s own Naive_Rehearsal agent (strategies/plugins/rehearsal.py): the
+memory is split evenly over the experiences seen, filled with random samples, and concatenated
+(repeated to ~1:1) to each experience's training set.
 """
 
 from dataclasses import dataclass
+from typing import Literal
 
 from benchmarks.core import check
 from strategies.base import StrategyContext, register
@@ -15,10 +20,13 @@ from strategies.base import StrategyContext, register
 class ReplayParams:
     """Args: mem_size: buffer size in samples (total over all classes); mem_bytes: budget in bytes of
     raw inputs (0 = unused), converted with the scenario's sample_bytes: the tighter of the two wins
-    (for comparisons with feature replay at equal memory in bytes)."""
+    (for comparisons with feature replay at equal memory in bytes); mode: "batch" (ReplayPlugin's
+    mini-batch mixing, class/experience-balanced buffer) or "concat" (Hsu et al.'s Naive_Rehearsal:
+    per-experience split of random samples, concatenated to the training set)."""
 
     mem_size: int = 4400
     mem_bytes: int = 0
+    mode: Literal["batch", "concat"] = "batch"
 
     def __post_init__(self) -> None:
         check(self.mem_size >= 1, "mem_size must be >= 1 (a buffer of 0 is naive; use 'naive')")
@@ -27,13 +35,18 @@ class ReplayParams:
 
 @register("replay", params=ReplayParams)
 def build(ctx: StrategyContext, p: ReplayParams):
-    """Naive + ReplayPlugin(ClassBalancedBuffer | ExperienceBalancedBuffer)."""
+    """Naive + ReplayPlugin(ClassBalancedBuffer | ExperienceBalancedBuffer), or + ConcatRehearsalPlugin."""
     from avalanche.training import Naive
     from avalanche.training.plugins import ReplayPlugin
     from avalanche.training.storage_policy import ClassBalancedBuffer, ExperienceBalancedBuffer
 
     size = min(p.mem_size, p.mem_bytes // ctx.info.sample_bytes) if p.mem_bytes else p.mem_size
     check(size >= 1, f"mem_bytes {p.mem_bytes} holds no sample of {ctx.info.sample_bytes} bytes")
+    if p.mode == "concat":
+        from strategies.plugins.rehearsal import ConcatRehearsalPlugin, TaskSplitMemory
+
+        plugin = ConcatRehearsalPlugin(TaskSplitMemory(size), sample_bytes=ctx.info.sample_bytes)
+        return ctx.template(Naive, plugins=[plugin])
     if ctx.info.setting == "class_il":
         policy = ClassBalancedBuffer(max_size=size, adaptive_size=True)
     else:

@@ -22,6 +22,9 @@ def preflight(specs: list[RunSpec], local_gpu: bool = True) -> list[str]:
             load_mnist(False)
         except Exception as exc:  # noqa: BLE001  DataMissingError and checksum errors name the fix
             problems.append(str(exc))
+    seen_loss = {s.scenario for s in specs if s.scenario_params.get("loss_on_seen_classes") and s.setting != "class_il"}
+    problems += [f"[scenarios.{name}]: loss_on_seen_classes applies to class_il only (no growing head); remove it"
+                 for name in sorted(seen_loss)]
     if "split_text" in families:  # data present, groups valid, tokens cached (benchmarks/scenarios/split_text.py)
         from benchmarks.scenarios.split_text import check_specs
 

@@ -24,6 +24,8 @@ class ScenarioInfo:
         modality: "image" or "text".
         classes_per_experience: original class ids of each experience.
         sample_bytes: bytes one stored raw input sample takes (for replay-memory accounting).
+        loss_on_seen_classes: class_il only: the training loss covers only the outputs of the classes
+            seen so far (Hsu et al. 2018's ``valid_out_dim``); evaluation still reads every output.
     """
 
     name: str
@@ -35,6 +37,7 @@ class ScenarioInfo:
     modality: str
     classes_per_experience: tuple[tuple[int, ...], ...]
     sample_bytes: int
+    loss_on_seen_classes: bool = False
 
     @property
     def multi_head(self) -> bool:

@@ -9,6 +9,9 @@ Called by FastDataMixin around each experience; each adapter reproduces the load
 - DER, ER_ACE, ER_AML -> ``cycle(DataLoader(buffer, batch_size_mem, shuffle=True, drop_last=True))``
   (ER-AML also per class buffer with train_mb_size). Where Avalanche would loop forever on a
   buffer smaller than one batch, ``endless`` raises instead.
+- a plain shuffled torch DataLoader over ``adapted_dataset`` set by a plugin (clbench's
+  ConcatRehearsalPlugin: Hsu et al.'s uniform shuffle of memory + data) -> TensorBatches over the
+  same tensors (one shuffled pass per epoch, last batch kept).
 - AGEMPlugin -> GroupBalancedInfiniteDataLoader(buffers, sample_size // n): per buffer, sequential
   chunks (no shuffle), restarted when exhausted, concatenated in buffer order.
 - EWCPlugin.compute_importances / GEMPlugin.update_memory receive the dataset as an argument:
@@ -24,7 +27,14 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from benchmarks.fastpath.batches import GroupBatches, NotMaterializable, TensorItems, endless, materialize
+from benchmarks.fastpath.batches import (
+    GroupBatches,
+    NotMaterializable,
+    TensorBatches,
+    TensorItems,
+    endless,
+    materialize,
+)
 from benchmarks.fastpath.gather import dense
 
 
@@ -33,7 +43,7 @@ def adopt_memories(strategy) -> list[str]:
 
     Returns the names of what now reads tensors (for ``strategy.data_path["memory"]``).
     """
-    done = [name for name in (_replay_plugin(strategy), _der(strategy)) if name]
+    done = [name for name in (_replay_plugin(strategy), _der(strategy), _plain_loader(strategy)) if name]
     for plugin in strategy.plugins:
         if _pass_tensors_to(plugin, strategy.device):
             done.append(f"{type(plugin).__name__} dataset pass")
@@ -110,6 +120,23 @@ def _replay_plugin(strategy) -> str | None:
         return None
     strategy.dataloader = loader
     return f"{type(plugin).__name__} replay batches"
+
+
+def _plain_loader(strategy) -> str | None:
+    """A plugin's ``DataLoader(adapted_dataset, batch_size, shuffle=True)`` -> TensorBatches (same semantics)."""
+    loader = strategy.dataloader
+    if type(loader) is not torch.utils.data.DataLoader or loader.dataset is not strategy.adapted_dataset:
+        return None
+    sampler = loader.sampler
+    if type(sampler) is not torch.utils.data.RandomSampler or sampler.replacement or loader.drop_last \
+            or sampler.num_samples != len(loader.dataset) or loader.batch_size is None:
+        return None
+    try:
+        tensors = materialize(strategy.adapted_dataset, strategy.device, tag="train", lazy=True)
+    except NotMaterializable:
+        return None
+    strategy.dataloader = TensorBatches(tensors, loader.batch_size, shuffle=True)
+    return "shuffled DataLoader batches"
 
 
 def _cycle(dataset, batch_size: int, device: torch.device) -> Iterator[list[torch.Tensor]]:

@@ -31,7 +31,9 @@ mas                     tensor for training; MAS's importance pass keeps one per
                         no argument to substitute without copying Avalanche code)
 replay                  tensor-replay: ReplayDataLoader -> GroupBatches (batch_size
                         current + batch_size_mem buffer samples, buffer oversampled); stays on
-                        Avalanche's loader if task_balanced_dataloader=True or for a subclass
+                        Avalanche's loader if task_balanced_dataloader=True or for a subclass;
+                        mode "concat": tensor (memory concatenated to adapted_dataset; the
+                        plugin's plain shuffled DataLoader over it -> TensorBatches)
 bic                     tensor-replay as replay (BiCPlugin builds the same ReplayDataLoader);
                         the bias-correction stage keeps its own loader over the small
                         validation memory (a local DataLoader inside BiC's method)
@@ -43,7 +45,10 @@ er_aml                  tensor + replay_loader and per-class pos_neg_loaders on 
                         buffer smaller than one batch raises instead of looping forever
 agem                    tensor + AGEM's memory iterator on tensors (per-experience sequential
                         chunks of sample_size // n_buffers, as GroupBalancedInfiniteDataLoader)
-gem                     tensor; GEM's memory fill (update_memory) reads a TensorItems dataset
+gem                     tensor; GEM's memory fill (update_memory) reads a TensorItems dataset;
+                        with memory_size > 0 the split memory is loaded once per experience
+                        through one Avalanche batch (<= memory_size samples); concat_memory
+                        as replay's mode "concat"
 icarl                   tensor: iCaRL concatenates exemplars to adapted_dataset (materialised);
                         exemplar selection and class means keep Avalanche's loaders (once per
                         experience, over the memory)

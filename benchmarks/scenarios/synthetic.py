@@ -17,13 +17,15 @@ from benchmarks.scenarios.base import SCENARIOS, Scenario
 
 @dataclass(frozen=True)
 class SyntheticParams:
-    """Args: n_classes; n_experiences (divides n_classes); train_per_class; test_per_class; noise std."""
+    """Args: n_classes; n_experiences (divides n_classes); train_per_class; test_per_class; noise std;
+    loss_on_seen_classes: as split-MNIST's (class_il only)."""
 
     n_classes: int = 4
     n_experiences: int = 2
     train_per_class: int = 16
     test_per_class: int = 8
     noise: float = 0.5
+    loss_on_seen_classes: bool = False
 
     def __post_init__(self) -> None:
         check(self.n_experiences >= 1, "n_experiences must be >= 1")
@@ -42,6 +44,8 @@ def build_synthetic(params: SyntheticParams, *, seed: int, name: str, setting: s
     """Gaussian-noise images around one random prototype per class (prototypes fixed by seed 0)."""
     from avalanche.benchmarks import nc_benchmark
 
+    if params.loss_on_seen_classes and setting != "class_il":
+        raise ValueError(f"scenario {name!r}: loss_on_seen_classes applies to class_il only (remove it)")
     protos = torch.randn(params.n_classes, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     gen = torch.Generator().manual_seed(seed)
     per_exp = params.n_classes // params.n_experiences
@@ -63,6 +67,7 @@ def build_synthetic(params: SyntheticParams, *, seed: int, name: str, setting: s
             tuple(range(i * per_exp, (i + 1) * per_exp)) for i in range(params.n_experiences)
         ),
         sample_bytes=28 * 28 * 4,
+        loss_on_seen_classes=params.loss_on_seen_classes,
     )
     return Scenario(bench, info)
 
