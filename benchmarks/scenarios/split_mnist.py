@@ -12,9 +12,8 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-import torch
-
 from benchmarks.core import ScenarioInfo
+from benchmarks.core.storage import image_bytes
 from benchmarks.core.typed import check
 from benchmarks.data.mnist import load_mnist
 from benchmarks.data.tensors import LabelledTensorDataset, stratified_subset
@@ -71,16 +70,17 @@ def build_split_mnist(params: SplitMNISTParams, *, seed: int, name: str, setting
         # task_il and domain_il relabel each pair to 0..per_exp-1; class_il keeps the digit labels.
         class_ids_from_zero_in_each_exp=setting != "class_il",
     )
+    shape = (1, 28, 28)
     info = ScenarioInfo(
         name=name,
         family="split_mnist",
         setting=setting,
         n_experiences=params.n_experiences,
         n_outputs=10 if setting == "class_il" else per_exp,
-        input_shape=(1, 28, 28),
+        input_shape=shape,
         modality="image",
         classes_per_experience=tuple(tuple(order[i * per_exp : (i + 1) * per_exp]) for i in range(params.n_experiences)),
-        sample_bytes=28 * 28 * torch.finfo(torch.float32).bits // 8,
+        sample_bytes=image_bytes(shape),  # a buffer keeps the uint8 image, not the float32 one trained on
     )
     return Scenario(bench, info)
 
