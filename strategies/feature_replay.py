@@ -23,7 +23,8 @@ class FeatureReplayParams:
         store: "tokens" (token states (L, D) + mask at layer k) or "pooled" (pooled (D,) vectors:
             only the head trains and replays; split_layer is then ignored).
         mem_size: most stored samples (4400, the larger of Hsu et al.'s raw-replay sizes).
-        mem_bytes: most bytes of stored hidden states and masks (0 = no byte limit); the tighter wins.
+        mem_bytes: most bytes of stored hidden states, masks and labels (0 = no byte limit); the tighter
+            wins. Counted like raw replay's (benchmarks/core/storage.py).
         dtype: storage precision, "fp32" or "fp16" (fp16 halves the bytes of hidden states).
         freeze_from_start: freeze below k before the first experience (for a pretrained backbone).
     """
@@ -39,11 +40,11 @@ class FeatureReplayParams:
         check(self.mem_size >= 1, "mem_size must be >= 1")
         check(self.mem_bytes >= 0, "mem_bytes must be >= 0 (0 = no byte limit)")
 
-    def replay_plugin(self, seed: int) -> FeatureReplayPlugin:
-        """The plugin for these options, seeded by the run seed."""
+    def replay_plugin(self, seed: int, label_bytes: int = 0) -> FeatureReplayPlugin:
+        """The plugin for these options, seeded by the run seed; ``label_bytes``: ScenarioInfo.label_bytes."""
         return FeatureReplayPlugin(
             layer=self.split_layer, store=self.store, mem_size=self.mem_size, mem_bytes=self.mem_bytes,
-            dtype=self.dtype, freeze_from_start=self.freeze_from_start, seed=seed,
+            dtype=self.dtype, freeze_from_start=self.freeze_from_start, seed=seed, label_bytes=label_bytes,
         )
 
 
@@ -52,4 +53,4 @@ def build(ctx: StrategyContext, p: FeatureReplayParams):
     """Naive + FeatureReplayPlugin."""
     from avalanche.training import Naive
 
-    return ctx.template(Naive, plugins=[p.replay_plugin(ctx.seed)])
+    return ctx.template(Naive, plugins=[p.replay_plugin(ctx.seed, ctx.info.label_bytes)])

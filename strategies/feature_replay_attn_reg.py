@@ -25,7 +25,7 @@ def build(ctx: StrategyContext, p: FeatureReplayAttnRegParams):
     """Naive + FeatureReplayPlugin + AttentionRegPlugin (on blocks >= split unless attn_layers is set)."""
     from avalanche.training import Naive
 
-    replay = p.replay_plugin(ctx.seed)
+    replay = p.replay_plugin(ctx.seed, ctx.info.label_bytes)
     k = replay.split(ctx.model)
     layers = p.attn_layers or tuple(range(k, ctx.model.n_layers))
     if not layers:

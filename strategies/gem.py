@@ -56,7 +56,7 @@ def build(ctx: StrategyContext, p: GEMParams):
     check(p.memory_size >= ctx.info.n_experiences,
           f"memory_size {p.memory_size} < {ctx.info.n_experiences} experiences: a part would be empty")
     memory = TaskSplitMemory(p.memory_size)
-    plugins = [SplitMemoryGEMPlugin(memory, memory_strength=p.memory_strength, sample_bytes=ctx.info.sample_bytes)]
+    plugins = [SplitMemoryGEMPlugin(memory, memory_strength=p.memory_strength, sample_bytes=ctx.info.record_bytes)]
     if p.concat_memory:  # the GEM plugin fills the memory; the rehearsal plugin only replays it
         plugins.insert(0, ConcatRehearsalPlugin(memory, update=False))
     return ctx.template(Naive, plugins=plugins)

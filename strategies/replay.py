@@ -19,10 +19,11 @@ from strategies.base import StrategyContext, register
 @dataclass(frozen=True)
 class ReplayParams:
     """Args: mem_size: buffer size in samples (total over all classes); mem_bytes: budget in bytes of
-    raw inputs (0 = unused), converted with the scenario's sample_bytes: the tighter of the two wins
-    (for comparisons with feature replay at equal memory in bytes); mode: "batch" (ReplayPlugin's
-    mini-batch mixing, class/experience-balanced buffer) or "concat" (Hsu et al.'s Naive_Rehearsal:
-    per-experience split of random samples, concatenated to the training set)."""
+    stored examples (0 = unused), converted with the scenario's record_bytes (input in its stored form
+    + label, benchmarks/core/storage.py): the tighter of the two wins (for comparisons with feature
+    replay at equal memory in bytes, which counts its bytes by the same rule); mode: "batch"
+    (ReplayPlugin's mini-batch mixing, class/experience-balanced buffer) or "concat" (Hsu et al.'s
+    Naive_Rehearsal: per-experience split of random samples, concatenated to the training set)."""
 
     mem_size: int = 4400
     mem_bytes: int = 0
@@ -40,12 +41,13 @@ def build(ctx: StrategyContext, p: ReplayParams):
     from avalanche.training.plugins import ReplayPlugin
     from avalanche.training.storage_policy import ClassBalancedBuffer, ExperienceBalancedBuffer
 
-    size = min(p.mem_size, p.mem_bytes // ctx.info.sample_bytes) if p.mem_bytes else p.mem_size
-    check(size >= 1, f"mem_bytes {p.mem_bytes} holds no sample of {ctx.info.sample_bytes} bytes")
+    per_sample = ctx.info.record_bytes
+    size = min(p.mem_size, p.mem_bytes // per_sample) if p.mem_bytes else p.mem_size
+    check(size >= 1, f"mem_bytes {p.mem_bytes} holds no sample of {per_sample} bytes")
     if p.mode == "concat":
         from strategies.plugins.rehearsal import ConcatRehearsalPlugin, TaskSplitMemory
 
-        plugin = ConcatRehearsalPlugin(TaskSplitMemory(size), sample_bytes=ctx.info.sample_bytes)
+        plugin = ConcatRehearsalPlugin(TaskSplitMemory(size), sample_bytes=per_sample)
         return ctx.template(Naive, plugins=[plugin])
     if ctx.info.setting == "class_il":
         policy = ClassBalancedBuffer(max_size=size, adaptive_size=True)

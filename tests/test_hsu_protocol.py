@@ -127,7 +127,7 @@ def test_pad_gives_32x32_inputs_with_a_zero_border(monkeypatch):
     fake = (torch.randint(0, 256, (200, 28, 28), generator=gen, dtype=torch.uint8), torch.arange(200) % 10)
     monkeypatch.setattr(split_mnist, "load_mnist", lambda train: fake)
     scen = build_scenario("split_mnist_class_il", split_mnist.SplitMNISTParams(pad=2), seed=0)
-    assert scen.info.input_shape == (1, 32, 32) and scen.info.sample_bytes == 32 * 32 * 4
+    assert scen.info.input_shape == (1, 32, 32) and scen.info.sample_bytes == 32 * 32  # uint8, as a buffer stores it
     x = scen.benchmark.train_stream[0].dataset[0][0]
     mean, std = split_mnist.padded_stats(2)
     assert x.shape == (1, 32, 32)

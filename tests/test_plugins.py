@@ -506,13 +506,14 @@ def _run(name: str, hparams: dict, **scenario):
 
 
 def test_feature_replay_reports_its_bytes_through_the_runner():
-    result = _run("feature_replay", {"mem_size": 1000, "mem_bytes": 10 * (L * D * 2 + L), "dtype": "fp16"})
-    assert result["replay_memory"] == {"samples": 10, "bytes": 10 * (L * D * 2 + L)}
+    per_sample = L * D * 2 + L + 1  # fp16 states + bool mask + 1-byte label (benchmarks/core/storage.py)
+    result = _run("feature_replay", {"mem_size": 1000, "mem_bytes": 10 * per_sample + per_sample // 2, "dtype": "fp16"})
+    assert result["replay_memory"] == {"samples": 10, "bytes": 10 * per_sample}
 
 
 def test_replay_budget_in_bytes_converts_with_sample_bytes():
-    result = _run("replay", {"mem_size": 1000, "mem_bytes": 10 * 3136 + 100})
-    assert result["replay_memory"] == {"samples": 10, "bytes": 10 * 3136}
+    result = _run("replay", {"mem_size": 1000, "mem_bytes": 10 * 3137 + 100})  # float32 input + 1-byte label
+    assert result["replay_memory"] == {"samples": 10, "bytes": 10 * 3137}
 
 
 def test_composition_regularises_only_trainable_blocks_by_default():
@@ -557,4 +558,4 @@ def test_strategy_runs_on_split_mnist_with_the_vit(name):
     R = result["accuracy_matrix"]
     assert len(R) == 5 and R[0][0] > 0.9  # the first pair of digits is learned
     if "replay" in name:
-        assert result["replay_memory"] == {"samples": 200, "bytes": 200 * (16 * 64 * 4 + 16)}
+        assert result["replay_memory"] == {"samples": 200, "bytes": 200 * (16 * 64 * 4 + 16 + 1)}

@@ -61,5 +61,5 @@ def test_every_strategy_documents_its_defaults():
 def test_memory_strategies_report_their_buffer():
     result = run_one(_spec("replay", "class_il"))
     assert result["replay_memory"]["samples"] == 20
-    assert result["replay_memory"]["bytes"] == 20 * 28 * 28 * 4
+    assert result["replay_memory"]["bytes"] == 20 * (28 * 28 * 4 + 1)  # float32 synthetic input + 1-byte label
     assert run_one(_spec("naive", "class_il"))["replay_memory"]["samples"] == 0

@@ -65,7 +65,7 @@ def test_class_il_stream_counts_and_no_leakage(tmp_path):
     info, bench = scenario.info, scenario.benchmark
     assert (info.n_experiences, info.n_outputs, info.modality, info.family) == (3, 6, "text", "split_text")
     assert info.classes_per_experience == ((0, 1), (2, 3), (4, 5))  # ids 0..C-1 in grouping order
-    assert info.input_shape == (2, 12) and info.sample_bytes == 2 * 12 * 8
+    assert info.input_shape == (2, 12) and info.sample_bytes == 12 * 2  # uint16 ids; the mask is derivable
     for i, (train, test) in enumerate(zip(bench.train_stream, bench.test_stream)):
         classes = set(info.classes_per_experience[i])
         assert set(_targets(train)) == classes and set(_targets(test)) == classes  # no leakage

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from benchmarks.core.storage import label_bytes
+
 Setting = Literal["class_il", "task_il", "domain_il"]
 SETTINGS: tuple[str, ...] = ("class_il", "task_il", "domain_il")
 
@@ -23,7 +25,9 @@ class ScenarioInfo:
         input_shape: shape of one input sample, e.g. (1, 28, 28) or (max_length,) token ids.
         modality: "image" or "text".
         classes_per_experience: original class ids of each experience.
-        sample_bytes: bytes one stored raw input sample takes (for replay-memory accounting).
+        sample_bytes: bytes of one raw input in the form a buffer stores it (benchmarks/core/storage.py:
+            uint8 pixels, token ids in the smallest unsigned type of the vocabulary, float32 for
+            float data); labels are not included (see ``label_bytes``).
         loss_on_seen_classes: class_il only: the training loss covers only the outputs of the classes
             seen so far (Hsu et al. 2018's ``valid_out_dim``); evaluation still reads every output.
     """
@@ -43,3 +47,14 @@ class ScenarioInfo:
     def multi_head(self) -> bool:
         """True when the model needs one head per task (task-incremental)."""
         return self.setting == "task_il"
+
+    @property
+    def label_bytes(self) -> int:
+        """Bytes of one stored label (+ task id in task-IL), charged to every stored example."""
+        n_classes = len({c for group in self.classes_per_experience for c in group})
+        return label_bytes(max(n_classes, self.n_outputs), self.n_experiences, self.multi_head)
+
+    @property
+    def record_bytes(self) -> int:
+        """Bytes of one stored raw example: input + label (+ task id): what replay memories are charged."""
+        return self.sample_bytes + self.label_bytes

@@ -20,6 +20,8 @@ n_i x D floats per distinct input (CLINC150, MiniLM: ~10.5 x 384 x 4 B = 16 KB; 
 half that with ``dtype=torch.float16`` (then not bit-exact: states rounded to fp16). ``max_bytes``
 bounds it: once full, inputs not yet stored are computed every time (the prefix, under no_grad)
 instead of being stored, so a cyclic epoch keeps hitting what is stored (an LRU would thrash).
+The time spent computing stored entries is charged to ``feature_memo.fill_seconds()`` (the run's
+``cache_fill_s``), not to training.
 
 Copies share the cache: ``copy.deepcopy`` of a model (LwF's previous model, snapshots) keeps the same
 FrozenPrefixCache object (its entries are valid for any model with the same frozen prefix, and keyed
@@ -32,7 +34,7 @@ import weakref
 
 import torch
 
-from benchmarks.models.feature_memo import fingerprint
+from benchmarks.models.feature_memo import add_fill_seconds, fill_clock, fingerprint
 from benchmarks.models.text_backbone import split_input, trim_padding
 
 
@@ -104,6 +106,7 @@ class FrozenPrefixCache:
         states = {r: self.store[r] for r in rows if r in self.store}  # row bytes -> (n_i, D)
         todo = {r: i for i, r in enumerate(rows) if r not in states}  # distinct new rows -> a batch index
         if todo:
+            t0, stored = fill_clock(x.device), 0
             sub = trim_padding(x[list(todo.values())])
             with torch.no_grad():
                 h = model.encode(sub, upto=k).hidden  # (b, L'', D)
@@ -114,8 +117,11 @@ class FrozenPrefixCache:
                     state = state.to(self.dtype).clone()
                     self.store[r] = state
                     self.nbytes += state.numel() * state.element_size()
+                    stored += 1
                 states[r] = state
             self.misses += len(todo)
+            # the stored rows' share is a one-off fill; rows left out (cache full) recur: training time
+            add_fill_seconds((fill_clock(x.device) - t0) * stored / len(todo))
         parts = [states[r] for r in rows]
         out = torch.zeros(len(x), x.size(-1), parts[0].shape[-1], device=x.device)  # (B, L', D), zeros at padding
         out[mask] = torch.cat(parts).to(device=out.device, dtype=out.dtype)  # row-major, as mask selects

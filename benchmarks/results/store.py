@@ -16,11 +16,20 @@ Stable keys that scripts (and the report) rely on, schema version 1:
     initial_accuracy list of T accuracies of the untrained model (for FWT) or null
     metrics         {"average_accuracy", "average_incremental_accuracy", "forgetting", "bwt", "fwt",
                      "avalanche_forgetting"} (null where undefined or when the run failed)
-    train_time_s    list, wall seconds of training on each experience
-    eval_time_s     list, wall seconds of evaluation after each experience
+    train_time_s    list, wall seconds of training on each experience (cache fill excluded)
+    eval_time_s     list, wall seconds of evaluation after each experience (cache fill excluded)
+    cache_fill_s    float (optional, added in place: files without it read as 0), seconds this run spent
+                    filling the process-wide frozen-feature caches (MiniLM's feature memo, prefix cache):
+                    a one-off that the first run in a process pays; included in total_time_s only
     total_time_s    float
     peak_memory_mb  {"rss": float, "cuda": float | null}
-    replay_memory   {"samples": int, "bytes": int}  (what the strategy stores of past data; 0 if none)
+    replay_memory   {"samples": int, "bytes": int}  what the strategy stores of past data (0 if none);
+                    bytes as a buffer stores them (benchmarks/core/storage.py: uint8 images, uint16
+                    token ids, float32 float data, hidden states in their stored dtype, + label
+                    (+ task id in task-IL) per sample, + DER's float32 logits)
+    extra_state     {"parameters": int, "bytes": int} (optional, added in place): tensors kept by
+                    strategies that store no data (EWC/SI/MAS importances and anchors, L2's anchor,
+                    LwF's previous model); 0 for the others
     data_path       which loader fed training (see the table in benchmarks/fastpath/template.py) or null
     config          full resolved config {"scenario": {...}, "model": {...}, "strategy": {...},
                     "train": {...}, "seed": int}

@@ -21,6 +21,7 @@ from typing import Literal
 import torch
 
 from benchmarks.core import ScenarioInfo
+from benchmarks.core.storage import image_bytes
 from benchmarks.core.typed import check
 from benchmarks.data.mnist import load_mnist
 from benchmarks.data.tensors import LabelledTensorDataset, stratified_subset
@@ -108,7 +109,7 @@ def build_split_mnist(params: SplitMNISTParams, *, seed: int, name: str, setting
         input_shape=(1, side, side),
         modality="image",
         classes_per_experience=tuple(tuple(order[i * per_exp : (i + 1) * per_exp]) for i in range(params.n_experiences)),
-        sample_bytes=side * side * torch.finfo(torch.float32).bits // 8,
+        sample_bytes=image_bytes((1, side, side)),  # a buffer keeps the uint8 image, not the float32 one trained on
         loss_on_seen_classes=params.loss_on_seen_classes,
     )
     return Scenario(bench, info)

@@ -20,9 +20,13 @@ from typing import Any, Literal
 import torch
 
 from benchmarks.core import ScenarioInfo
+from benchmarks.core.storage import token_bytes
 from benchmarks.core.typed import check
 from benchmarks.data.text import Groups, TextDataError, TextSplits, check_groups_have_data, resolve_groups
 from benchmarks.scenarios.base import SCENARIOS, Scenario
+
+#: all-MiniLM-L6-v2's WordPiece vocabulary (benchmarks/data/tokenize.py): ids fit in uint16.
+TOKENIZER_VOCAB = 30_522
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,7 @@ def build_split_text(params: SplitTextParams, *, seed: int, name: str, setting: 
         input_shape=(2, params.max_length),
         modality="text",
         classes_per_experience=tuple(tuple(ids[label] for label in g) for g in groups),
-        sample_bytes=2 * params.max_length * torch.iinfo(torch.int64).bits // 8,
+        sample_bytes=token_bytes(params.max_length, TOKENIZER_VOCAB),  # uint16 ids; mask = ids != 0
     )
     return Scenario(bench, info)
 

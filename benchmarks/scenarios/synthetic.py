@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from benchmarks.core import ScenarioInfo
+from benchmarks.core.storage import float_bytes
 from benchmarks.core.typed import check
 from benchmarks.data.tensors import LabelledTensorDataset
 from benchmarks.scenarios.base import SCENARIOS, Scenario
@@ -66,7 +67,7 @@ def build_synthetic(params: SyntheticParams, *, seed: int, name: str, setting: s
         classes_per_experience=tuple(
             tuple(range(i * per_exp, (i + 1) * per_exp)) for i in range(params.n_experiences)
         ),
-        sample_bytes=28 * 28 * 4,
+        sample_bytes=float_bytes((1, 28, 28)),  # float data: float32 is its stored form
         loss_on_seen_classes=params.loss_on_seen_classes,
     )
     return Scenario(bench, info)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-#: Stored tensors that are labels, not data: not counted in the byte budget (raw replay's
-#: ``sample_bytes`` counts only the input too, so both memories are measured the same way).
+#: Stored tensors that are labels, not data. They are held as int64 for the loss, but charged
+#: ``label_bytes`` per sample instead (benchmarks/core/storage.py: the same label rule as raw replay).
 LABEL_KEYS = ("y", "t")
 
 
@@ -18,18 +18,19 @@ class FeatureBuffer:
     its share leaves the rest unused.
     """
 
-    def __init__(self, *, mem_size: int, mem_bytes: int = 0) -> None:
-        """Args: mem_size: most samples in total; mem_bytes: most bytes of stored data (0 = no limit)."""
-        if mem_size < 1 or mem_bytes < 0:
-            raise ValueError("mem_size must be >= 1 and mem_bytes >= 0")
-        self.mem_size, self.mem_bytes = mem_size, mem_bytes
+    def __init__(self, *, mem_size: int, mem_bytes: int = 0, label_bytes: int = 0) -> None:
+        """Args: mem_size: most samples in total; mem_bytes: most bytes of stored data (0 = no limit);
+        label_bytes: bytes charged per sample for its label (+ task id), ScenarioInfo.label_bytes."""
+        if mem_size < 1 or mem_bytes < 0 or label_bytes < 0:
+            raise ValueError("mem_size must be >= 1, mem_bytes and label_bytes >= 0")
+        self.mem_size, self.mem_bytes, self.label_bytes = mem_size, mem_bytes, label_bytes
         self.groups: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
         self._flat: dict[str, torch.Tensor] | None = None
 
-    @staticmethod
-    def sample_bytes(item: dict[str, torch.Tensor]) -> int:
-        """Bytes one sample of ``item`` (tensors with a leading sample dim) takes, labels excluded."""
-        return sum(v[0].numel() * v.element_size() for k, v in item.items() if k not in LABEL_KEYS)
+    def sample_bytes(self, item: dict[str, torch.Tensor]) -> int:
+        """Bytes one sample of ``item`` (tensors with a leading sample dim) takes: its stored tensors in
+        their own dtype (hidden states fp32/fp16, bool mask) + ``label_bytes``."""
+        return self.label_bytes + sum(v[0].numel() * v.element_size() for k, v in item.items() if k not in LABEL_KEYS)
 
     def capacity(self, sample_bytes: int) -> int:
         """Samples the buffer may hold when each takes ``sample_bytes`` (the tighter budget wins)."""
@@ -84,9 +85,10 @@ class FeatureBuffer:
         return sum(len(g["y"]) for g in self.groups.values())
 
     def nbytes(self) -> int:
-        """Bytes of stored data actually held (labels excluded)."""
-        return sum(v.numel() * v.element_size() for g in self.groups.values() for k, v in g.items()
+        """Bytes of stored data actually held, + ``label_bytes`` per sample."""
+        data = sum(v.numel() * v.element_size() for g in self.groups.values() for k, v in g.items()
                    if k not in LABEL_KEYS)
+        return data + len(self) * self.label_bytes
 
     def sample(self, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """``n`` stored samples drawn uniformly, without replacement unless fewer than ``n`` are stored.

@@ -37,7 +37,7 @@ class FeatureReplayPlugin(SupervisedPlugin):
 
     def __init__(self, *, layer: int = -1, store: Literal["tokens", "pooled"] = "tokens", mem_size: int = 1100,
                  mem_bytes: int = 0, dtype: Literal["fp32", "fp16"] = "fp32", freeze_from_start: bool = False,
-                 seed: int = 0) -> None:
+                 seed: int = 0, label_bytes: int = 0) -> None:
         """Args:
         layer: split k; negative counts from the top (-1 = n_layers - 1: only the last block trains).
         store: "tokens" or "pooled" (see the module docstring).
@@ -45,13 +45,15 @@ class FeatureReplayPlugin(SupervisedPlugin):
         dtype: storage precision of hidden states, "fp32" or "fp16" (replayed as the model's dtype).
         freeze_from_start: freeze below k before the first experience (pretrained backbone).
         seed: seeds the class-balanced selection and the replay sampling.
+        label_bytes: bytes charged per stored sample for its label (+ task id): ScenarioInfo.label_bytes,
+            so that feature and raw replay pay the same per-sample label cost (benchmarks/core/storage.py).
         """
         super().__init__()
         if store not in ("tokens", "pooled") or dtype not in DTYPES:
             raise ValueError(f"store must be 'tokens'|'pooled' and dtype 'fp32'|'fp16', got {store!r}, {dtype!r}")
         self.layer, self.store, self.dtype = layer, store, DTYPES[dtype]
         self.freeze_from_start, self.seed = freeze_from_start, seed
-        self.buffer = FeatureBuffer(mem_size=mem_size, mem_bytes=mem_bytes)
+        self.buffer = FeatureBuffer(mem_size=mem_size, mem_bytes=mem_bytes, label_bytes=label_bytes)
         self.frozen = False
         self.generator = torch.Generator().manual_seed(seed)
         self._hidden_dtype = torch.float32
@@ -118,12 +120,12 @@ class FeatureReplayPlugin(SupervisedPlugin):
         targets = torch.as_tensor(list(dataset.targets))
         probe = self.encode(strategy.model, dataset[0][0].unsqueeze(0).to(strategy.device))  # bytes per sample
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + exp_id)
-        for key, chosen in self.buffer.make_room(exp_id, targets, FeatureBuffer.sample_bytes(probe), gen).items():
+        for key, chosen in self.buffer.make_room(exp_id, targets, self.buffer.sample_bytes(probe), gen).items():
             if len(chosen):  # a group with a quota of 0 (more groups than capacity) stays out
                 self.buffer.add(key, self._encode_indices(strategy, dataset, chosen))
 
     def memory_usage(self) -> tuple[int, int]:
-        """(stored samples, bytes of stored hidden states and masks; labels not counted, as for raw replay)."""
+        """(stored samples, bytes: hidden states in their stored dtype, masks, label_bytes per sample)."""
         return len(self.buffer), self.buffer.nbytes()
 
     def before_training_exp(self, strategy, **kwargs) -> None:
