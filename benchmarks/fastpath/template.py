@@ -23,12 +23,13 @@ naive                   tensor (train + eval)
 cumulative, joint       tensor: the concatenated dataset is materialised once per experience;
                         task-IL keeps task-balanced batches (TaskBalancedDataLoader semantics);
                         joint's ResetModelPlugin touches only the model
-ewc, online_ewc,        tensor; the per-sample Fisher pass after each experience reads the
-si, mas, l2             experience's tensors (``FastDataMixin.dataset_tensors``); si and l2 read
-                        no data
+ewc, online_ewc, mas    tensor; the importance pass after each experience (per-sample Fisher,
+                        MAS gradients) reads the experience's tensors through
+                        ``FastDataMixin.dataset_tensors`` (a DataLoader without the fast path)
+si, l2                  tensor (these plugins read no data)
 ewc_avalanche,          tensor; EWCPlugin.compute_importances gets a TensorItems dataset (same
 online_ewc_avalanche    order) for its Fisher pass after each experience
-si_avalanche, lwf       tensor (these plugins read no data)
+si_avalanche, lwf       tensor (these plugins read no data either)
 mas_avalanche           tensor for training; MAS's importance pass keeps one per-sample pass
                         per experience (it reads ``strategy.experience.dataset`` itself:
                         no argument to substitute without copying Avalanche code)
