@@ -3,7 +3,8 @@
 Fisher diagonal of an experience: F_i = (1/N) sum_n (d CE(f(x_n), label_n) / d theta_i)^2 over up to
 ``fisher_samples`` training samples (Hsu: batch 1, up to 60,000, label = the model's prediction;
 "true" gives the empirical Fisher). Kirkpatrick et al. 2017 sample the label from the model's
-softmax instead of taking its argmax; Hsu et al. report similar results for both.
+softmax instead of taking its argmax; Hsu et al. report similar results for both. Class-IL: the
+argmax and the loss use all outputs (Hsu's class-IL runs use only the outputs of classes seen so far).
 """
 
 from __future__ import annotations
