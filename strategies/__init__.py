@@ -8,6 +8,7 @@ from strategies import (  # noqa: F401  (each module registers itself)
     der,
     er_aml,
     ewc,
+    ewc_avalanche,
     feature_replay,
     feature_replay_attn_reg,
     gdumb,
@@ -17,11 +18,14 @@ from strategies import (  # noqa: F401  (each module registers itself)
     l2,
     lwf,
     mas,
+    mas_avalanche,
     naive,
     online_ewc,
+    online_ewc_avalanche,
     pnn,
     replay,
     si,
+    si_avalanche,
 )
 from strategies.base import STRATEGIES, StrategyContext, StrategyNotApplicable, TrainConfig, check_applicable
 

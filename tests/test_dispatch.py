@@ -96,7 +96,7 @@ def test_the_parameter_comparison_detects_a_skipped_handler(monkeypatch):
     reference, _ = _trained(spec)
     keep = dispatch.handlers
     monkeypatch.setattr(dispatch, "handlers", lambda plugins, event: [
-        h for h in keep(plugins, event) if type(getattr(h, "__self__", None)).__name__ != "EWCPlugin"])
+        h for h in keep(plugins, event) if type(getattr(h, "__self__", None)).__name__ != "FisherPlugin"])
     without_ewc, _ = _trained(spec)
     assert not all(torch.equal(a, b) for a, b in zip(reference, without_ewc))
 

@@ -214,7 +214,8 @@ SMALL = {"replay": {"mem_size": 20}, "gdumb": {"mem_size": 20}, "icarl": {"memor
 #: what reads tensors besides the main loaders, once a memory exists (second experience)
 MEMORY = {"replay": "ReplayPlugin replay batches", "bic": "BiCPlugin replay batches", "der": "DER replay_loader",
           "er_aml": "ER_AML replay_loader", "agem": "AGEMPlugin memory batches",
-          "ewc": "EWCPlugin dataset pass", "online_ewc": "EWCPlugin dataset pass", "gem": "GEMPlugin dataset pass"}
+          "ewc_avalanche": "EWCPlugin dataset pass",
+          "online_ewc_avalanche": "EWCPlugin dataset pass", "gem": "GEMPlugin dataset pass"}
 TRAIN = {"replay": "tensor-replay", "bic": "tensor-replay"}
 
 

@@ -23,10 +23,14 @@ naive                   tensor (train + eval)
 cumulative, joint       tensor: the concatenated dataset is materialised once per experience;
                         task-IL keeps task-balanced batches (TaskBalancedDataLoader semantics);
                         joint's ResetModelPlugin touches only the model
-ewc, online_ewc         tensor; the Fisher pass after each experience reads tensors too
-                        (EWCPlugin.compute_importances gets a TensorItems dataset: same order)
-si, l2, lwf             tensor (these plugins read no data)
-mas                     tensor for training; MAS's importance pass keeps one per-sample pass
+ewc, online_ewc, mas    tensor; the importance pass after each experience (per-sample Fisher,
+                        MAS gradients) reads the experience's tensors through
+                        ``FastDataMixin.dataset_tensors`` (a DataLoader without the fast path)
+si, l2                  tensor (these plugins read no data)
+ewc_avalanche,          tensor; EWCPlugin.compute_importances gets a TensorItems dataset (same
+online_ewc_avalanche    order) for its Fisher pass after each experience
+si_avalanche, lwf       tensor (these plugins read no data either)
+mas_avalanche           tensor for training; MAS's importance pass keeps one per-sample pass
                         per experience (it reads ``strategy.experience.dataset`` itself:
                         no argument to substitute without copying Avalanche code)
 replay                  tensor-replay: ReplayDataLoader -> GroupBatches (batch_size
@@ -101,6 +105,17 @@ class FastDataMixin:
             return super().make_eval_dataloader(**kwargs)
         self.dataloader = TensorBatches(tensors, self.eval_mb_size, shuffle=False)
         self._note("eval", "tensor")
+
+    def dataset_tensors(self, dataset) -> tuple | None:
+        """``dataset``'s fields (x, y, t, ...) indexable by slices, for plugins' importance passes.
+
+        Returns None when the dataset cannot be materialised (the plugin then reads it with a
+        DataLoader). Not cached: the pass reads each experience once.
+        """
+        try:
+            return materialize(dataset, self.device, cache=False, lazy=True)
+        except NotMaterializable:
+            return None
 
     def _before_training_exp(self, **kwargs) -> None:
         super()._before_training_exp(**kwargs)  # plugins (ReplayPlugin) may swap self.dataloader here

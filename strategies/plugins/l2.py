@@ -3,34 +3,27 @@
 from __future__ import annotations
 
 import torch
-from avalanche.training.plugins import SupervisedPlugin
+
+from strategies.plugins.importance import QuadraticPenaltyPlugin, Tensors, trainable
 
 
-class L2Plugin(SupervisedPlugin):
-    """Adds ``l2_lambda * sum_p ||p - p_prev||^2`` to the loss from the second experience on.
+class L2Plugin(QuadraticPenaltyPlugin):
+    """Adds ``l2_lambda * sum_i (theta_i - theta_prev_i)^2`` from the second experience on.
 
-    Parameters created after the snapshot (e.g. a new task head) are not regularised.
+    As Hsu's L2 agent: importance 1 for every parameter, one anchor = the parameters after the latest
+    experience. Hsu's multi-head model holds every task's head from the start, so it also pulls
+    not-yet-trained heads toward their initial values; here a head created later is not regularised.
+
+    Args:
+        l2_lambda: penalty strength.
     """
 
     def __init__(self, *, l2_lambda: float) -> None:
-        super().__init__()
-        if l2_lambda < 0:
-            raise ValueError("l2_lambda must be >= 0")
-        self.l2_lambda = l2_lambda
-        self.anchor: dict[str, torch.Tensor] = {}
+        super().__init__(reg_lambda=l2_lambda, online=True, decay=0.0)
 
-    def penalty(self, model: torch.nn.Module) -> torch.Tensor:
-        """Sum of squared distances of the current parameters to the anchor (0 before any anchor)."""
-        total = torch.zeros((), device=next(model.parameters()).device)
-        for name, p in model.named_parameters():
-            old = self.anchor.get(name)
-            if old is not None and old.shape == p.shape:
-                total = total + (p - old).pow(2).sum()
-        return total
+    @property
+    def l2_lambda(self) -> float:
+        return self.reg_lambda
 
-    def before_backward(self, strategy, **kwargs) -> None:
-        if self.anchor and self.l2_lambda > 0:
-            strategy.loss = strategy.loss + self.l2_lambda * self.penalty(strategy.model)
-
-    def after_training_exp(self, strategy, **kwargs) -> None:
-        self.anchor = {n: p.detach().clone() for n, p in strategy.model.named_parameters()}
+    def importance(self, strategy) -> Tensors:
+        return {n: torch.ones_like(p) for n, p in trainable(strategy.model).items()}
