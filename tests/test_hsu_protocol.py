@@ -274,3 +274,20 @@ def test_hsu2018_suite_follows_their_scripts():
     assert by["domain_il", "replay_4400"].strategy_params["mem_size"] == 4400
     assert {s.train["epochs"] for s in specs} == {4} and {s.train["batch_size"] for s in specs} == {128}
     assert len(load_suite("hsu2018", ["suite.strategies=['gem_4400']"])) == 9  # defined, not run by default
+
+
+@pytest.mark.parametrize("strategy,hparams", [("ewc", {}), ("ewc", {"fisher_label": "true"}), ("mas", {}),
+                                              ("mas", {"per_sample": True})])
+@pytest.mark.parametrize("seen", [True, False])
+def test_importance_passes_read_the_outputs_the_loss_covers(strategy, hparams, seen):
+    """Hsu's class-IL Fisher and MAS passes use the seen classes' outputs only (their valid_out_dim)."""
+    from strategies.plugins.importance import QuadraticPenaltyPlugin
+
+    scenario, built = _build(_spec(strategy, seen=seen, hparams=hparams), CPU)
+    plugin = next(p for p in built.plugins if isinstance(p, QuadraticPenaltyPlugin))
+    first = scenario.benchmark.train_stream[0]
+    built.train(first)
+    unseen = sorted(set(range(4)) - set(first.classes_in_this_experience))
+    rows = {n: v for n, v in plugin.terms[0][0].items() if n.startswith("head.")}
+    unseen_importance = sum(float(v[unseen].abs().sum()) for v in rows.values())
+    assert (unseen_importance == 0.0) is seen, unseen_importance

@@ -4,7 +4,8 @@ Fisher diagonal of an experience: F_i = (1/N) sum_n (d CE(f(x_n), label_n) / d t
 ``fisher_samples`` training samples (Hsu: batch 1, up to 60,000, label = the model's prediction;
 "true" gives the empirical Fisher). Kirkpatrick et al. 2017 sample the label from the model's
 softmax instead of taking its argmax; Hsu et al. report similar results for both. Class-IL: the
-argmax and the loss use all outputs (Hsu's class-IL runs use only the outputs of classes seen so far).
+argmax and the loss use the same outputs as the training loss: all of them, or only those of the
+classes seen so far with ``loss_on_seen_classes`` (as Hsu's class-IL runs).
 """
 
 from __future__ import annotations
@@ -14,32 +15,42 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
-from strategies.plugins.importance import QuadraticPenaltyPlugin, Tensors, experience_batches
+from strategies.plugins.importance import (
+    QuadraticPenaltyPlugin,
+    Tensors,
+    experience_batches,
+    restrict,
+    seen_columns,
+)
 from strategies.plugins.persample import PASS_BATCH, mean_per_sample, predicted_labels
 
 FISHER_LABELS = ("predicted", "true")
 
 
-def _summed_cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(out, y, reduction="sum")
-
-
-def fisher_diagonal(model: torch.nn.Module, batches, label: str = "predicted") -> Tensors:
+def fisher_diagonal(model: torch.nn.Module, batches, label: str = "predicted",
+                    columns: torch.Tensor | None = None) -> Tensors:
     """Mean per-sample squared gradient of the cross-entropy, with predicted or true labels.
 
     Args:
         model: the network.
         batches: (x, y, task) batches of one task each.
         label: "predicted" (argmax of the model's output) or "true" (the data's labels).
+        columns: sorted output columns the loss covers (None: all; see ``seen_columns``).
     """
     if label not in FISHER_LABELS:
         raise ValueError(f"fisher_label must be one of {FISHER_LABELS}, got {label!r}")
 
     def labelled() -> Iterator[tuple]:
         for x, y, task in batches:  # read lazily: the model is in eval mode by now
-            yield x, (predicted_labels(model, x, task) if label == "predicted" else y), task
+            if label == "predicted":
+                yield x, predicted_labels(model, x, task, columns), task
+            else:  # class ids -> their index among the kept columns
+                yield x, (y if columns is None else torch.searchsorted(columns, y)), task
 
-    return mean_per_sample(model, labelled(), _summed_cross_entropy, torch.square)
+    def summed_cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(restrict(out, columns), y, reduction="sum")
+
+    return mean_per_sample(model, labelled(), summed_cross_entropy, torch.square)
 
 
 class FisherPlugin(QuadraticPenaltyPlugin):
@@ -65,4 +76,4 @@ class FisherPlugin(QuadraticPenaltyPlugin):
 
     def importance(self, strategy) -> Tensors:
         batches = experience_batches(strategy, PASS_BATCH, self.fisher_samples)
-        return fisher_diagonal(strategy.model, batches, self.fisher_label)
+        return fisher_diagonal(strategy.model, batches, self.fisher_label, seen_columns(strategy))

@@ -82,6 +82,25 @@ class QuadraticPenaltyPlugin(SupervisedPlugin):
         self.terms = [(imp, anchor)] if self.online else [*self.terms, (imp, anchor)]
 
 
+def seen_columns(strategy) -> torch.Tensor | None:
+    """Sorted output columns of the classes seen so far when the run's training loss covers only those.
+
+    That is the class-IL option ``loss_on_seen_classes`` (strategies/plugins/seen_classes.py; Hsu et
+    al.'s ``valid_out_dim``): their EWC Fisher and MAS importance passes read the same outputs as the
+    loss. None when the loss covers every output.
+    """
+    crit = getattr(strategy, "_criterion", None)
+    seen = getattr(crit, "seen", None)
+    if not seen or not getattr(crit, "active", False):
+        return None
+    return torch.tensor(seen, device=strategy.device)
+
+
+def restrict(out: torch.Tensor, columns: torch.Tensor | None) -> torch.Tensor:
+    """(B, C) outputs -> (B, K) outputs of ``columns`` (all of them when None)."""
+    return out if columns is None else out.index_select(1, columns)
+
+
 def forward_args(model: torch.nn.Module, task: int) -> tuple:
     """Extra forward arguments: the task label for a multi-head (MultiTaskModule) model, else none."""
     from avalanche.models import MultiTaskModule

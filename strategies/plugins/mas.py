@@ -2,7 +2,8 @@
 
 Hsu's code (``per_sample=False``, default): over the experience's training data in mini-batches of
 ``train_mb_size``, Omega += |d mean(f(x)^2) / d theta| / n_batches, the mean taken over the batch and
-the outputs (class-IL: all outputs; Hsu's class-IL runs use only the outputs seen so far). Aljundi
+the outputs (class-IL: the outputs the training loss covers, i.e. only those of the classes seen so
+far with ``loss_on_seen_classes``, as Hsu's class-IL runs). Aljundi
 et al. (``per_sample=True``): Omega = (1/N) sum_n |d ||f(x_n)||_2^2 / d theta|. Both sum Omega
 over experiences; penalty ``reg_lambda * sum Omega (theta - theta*)^2``, theta* = latest parameters.
 """
@@ -11,23 +12,33 @@ from __future__ import annotations
 
 import torch
 
-from strategies.plugins.importance import QuadraticPenaltyPlugin, Tensors, experience_batches, forward_args, trainable
+from strategies.plugins.importance import (
+    QuadraticPenaltyPlugin,
+    Tensors,
+    experience_batches,
+    forward_args,
+    restrict,
+    seen_columns,
+    trainable,
+)
 from strategies.plugins.persample import PASS_BATCH, mean_per_sample
 
 
-def _squared_norm(out: torch.Tensor, _target: torch.Tensor) -> torch.Tensor:
-    return out.pow(2).sum()
+def batch_importance(model: torch.nn.Module, batches, columns: torch.Tensor | None = None) -> Tensors:
+    """Hsu's MAS importance: mean over mini-batches of |grad of the batch's mean squared output|.
 
-
-def batch_importance(model: torch.nn.Module, batches) -> Tensors:
-    """Hsu's MAS importance: mean over mini-batches of |grad of the batch's mean squared output|."""
+    Args:
+        model: the network.
+        batches: (x, y, task) batches of one task each.
+        columns: sorted output columns to read (None: all; see ``seen_columns``).
+    """
     params = trainable(model)
     total = {n: torch.zeros_like(p) for n, p in params.items()}
     count, was_training = 0, model.training
     model.eval()
     try:
         for x, _y, task in batches:
-            out = model(x, *forward_args(model, task))  # (B, C)
+            out = restrict(model(x, *forward_args(model, task)), columns)  # (B, K)
             grads = torch.autograd.grad(out.pow(2).mean(), list(params.values()), allow_unused=True)
             for n, g in zip(params, grads):
                 if g is not None:
@@ -51,7 +62,10 @@ class MASPlugin(QuadraticPenaltyPlugin):
         self.per_sample = per_sample
 
     def importance(self, strategy) -> Tensors:
-        model = strategy.model
+        model, columns = strategy.model, seen_columns(strategy)
         if self.per_sample:
-            return mean_per_sample(model, experience_batches(strategy, PASS_BATCH), _squared_norm, torch.abs)
-        return batch_importance(model, experience_batches(strategy, strategy.train_mb_size))
+            def squared_norm(out: torch.Tensor, _target: torch.Tensor) -> torch.Tensor:
+                return restrict(out, columns).pow(2).sum()
+
+            return mean_per_sample(model, experience_batches(strategy, PASS_BATCH), squared_norm, torch.abs)
+        return batch_importance(model, experience_batches(strategy, strategy.train_mb_size), columns)

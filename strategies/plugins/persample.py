@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch.func import functional_call, grad, vmap
 
-from strategies.plugins.importance import Tensors, forward_args, trainable
+from strategies.plugins.importance import Tensors, forward_args, restrict, trainable
 
 #: floats of per-sample gradients held at once on the vmap path (2**26 floats = 256 MiB)
 BUDGET = 2**26
@@ -112,7 +112,8 @@ def mean_per_sample(
     return {n: v / max(count, 1) for n, v in total.items()}
 
 
-def predicted_labels(model: torch.nn.Module, x: torch.Tensor, task: int) -> torch.Tensor:
-    """The model's argmax class for each input (Hsu et al.'s Fisher labels), without gradients."""
+def predicted_labels(model: torch.nn.Module, x: torch.Tensor, task: int,
+                     columns: torch.Tensor | None = None) -> torch.Tensor:
+    """The model's argmax for each input (Hsu et al.'s Fisher labels), among ``columns`` when given."""
     with torch.no_grad():
-        return model(x, *forward_args(model, task)).argmax(1)
+        return restrict(model(x, *forward_args(model, task)), columns).argmax(1)
