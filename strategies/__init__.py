@@ -16,11 +16,13 @@ from strategies import (  # noqa: F401  (each module registers itself)
     joint,
     l2,
     lwf,
+    lwf_attn_reg,
     mas,
     naive,
     online_ewc,
     pnn,
     replay,
+    replay_attn_reg,
     si,
 )
 from strategies.base import STRATEGIES, StrategyContext, StrategyNotApplicable, TrainConfig, check_applicable

@@ -24,18 +24,23 @@ class ReplayParams:
         check(self.mem_size >= 1, "mem_size must be >= 1 (a buffer of 0 is naive; use 'naive')")
         check(self.mem_bytes >= 0, "mem_bytes must be >= 0 (0 = no byte budget)")
 
+    def replay_plugin(self, ctx: StrategyContext):
+        """ReplayPlugin with a class-balanced (class-IL) or experience-balanced buffer of these options."""
+        from avalanche.training.plugins import ReplayPlugin
+        from avalanche.training.storage_policy import ClassBalancedBuffer, ExperienceBalancedBuffer
+
+        size = min(self.mem_size, self.mem_bytes // ctx.info.sample_bytes) if self.mem_bytes else self.mem_size
+        check(size >= 1, f"mem_bytes {self.mem_bytes} holds no sample of {ctx.info.sample_bytes} bytes")
+        if ctx.info.setting == "class_il":
+            policy = ClassBalancedBuffer(max_size=size, adaptive_size=True)
+        else:
+            policy = ExperienceBalancedBuffer(max_size=size, adaptive_size=True)
+        return ReplayPlugin(mem_size=size, storage_policy=policy)
+
 
 @register("replay", params=ReplayParams)
 def build(ctx: StrategyContext, p: ReplayParams):
     """Naive + ReplayPlugin(ClassBalancedBuffer | ExperienceBalancedBuffer)."""
     from avalanche.training import Naive
-    from avalanche.training.plugins import ReplayPlugin
-    from avalanche.training.storage_policy import ClassBalancedBuffer, ExperienceBalancedBuffer
 
-    size = min(p.mem_size, p.mem_bytes // ctx.info.sample_bytes) if p.mem_bytes else p.mem_size
-    check(size >= 1, f"mem_bytes {p.mem_bytes} holds no sample of {ctx.info.sample_bytes} bytes")
-    if ctx.info.setting == "class_il":
-        policy = ClassBalancedBuffer(max_size=size, adaptive_size=True)
-    else:
-        policy = ExperienceBalancedBuffer(max_size=size, adaptive_size=True)
-    return ctx.template(Naive, plugins=[ReplayPlugin(mem_size=size, storage_policy=policy)])
+    return ctx.template(Naive, plugins=[p.replay_plugin(ctx)])

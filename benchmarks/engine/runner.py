@@ -56,6 +56,7 @@ class RunState:
     memory: dict[str, int] = field(default_factory=lambda: {"samples": 0, "bytes": 0})
     device: str = "cpu"
     data_path: str | None = None
+    diagnostics: dict[str, Any] | None = None  # benchmarks/diagnostics, when the scenario asks for it
 
 
 def _build(spec: RunSpec, device):
@@ -90,6 +91,7 @@ def _tuples(d: dict[str, Any]) -> dict[str, Any]:
 
 def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
     """The experiment loop; fills ``state`` as it goes so a failure keeps finished rows."""
+    from benchmarks.diagnostics.tracker import start_diagnostics
     from benchmarks.engine.evaluation import accuracy_row
     from benchmarks.engine.memory import replay_memory
 
@@ -99,6 +101,7 @@ def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
     scenario, strategy = _build(spec, device)
     bench, T = scenario.benchmark, scenario.info.n_experiences
     state.initial = _initial_accuracy(strategy, bench, scenario.info)
+    diagnostics = start_diagnostics(spec, bench, strategy.model)
     seed_everything(spec.seed + 1)  # data order
     for i, experience in enumerate(bench.train_stream):
         state.experience = i
@@ -108,6 +111,8 @@ def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
         t0 = time.perf_counter()
         state.rows.append(accuracy_row(strategy.eval(bench.test_stream), T))
         state.eval_time.append(time.perf_counter() - t0)
+        if diagnostics is not None:
+            state.diagnostics = diagnostics.after_experience(strategy.model)
     state.memory = replay_memory(strategy, scenario.info.sample_bytes, len(experience.dataset))
     state.data_path = getattr(strategy, "data_path", None)  # which loader fed training (fastdata table)
 
@@ -241,6 +246,7 @@ def _result(spec: RunSpec, state: RunState, error: dict | None, started: float) 
         "peak_memory_mb": _peak_memory(state.device),
         "replay_memory": state.memory,
         "data_path": state.data_path,
+        **({"diagnostics": state.diagnostics} if state.diagnostics is not None else {}),
         "config": spec.config(),
         "seeds": {"global": spec.seed, "class_order": spec.seed, "model_init": spec.seed, "data_order": spec.seed + 1},
         "provenance": provenance(state.device, started),

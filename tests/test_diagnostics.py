@@ -1,0 +1,222 @@
+"""Per-layer diagnostics: probe / CKA / KL math, the layer reader (frozen prefix, multi-head), the runner hook."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from helpers import tiny_doc, tiny_specs
+
+from benchmarks.config.loader import ConfigError, expand
+from benchmarks.core import ScenarioInfo
+from benchmarks.diagnostics.measures import attention_kl, linear_cka, probe_accuracy
+from benchmarks.diagnostics.reader import LayerReader, prepare_inputs
+from benchmarks.models import MODELS, build_model
+from benchmarks.models.vit import ViTParams
+
+# -- measures on hand-made inputs ------------------------------------------------------------
+
+
+def _randn(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def test_cka_of_a_representation_with_itself_is_one():
+    x = _randn(50, 8)
+    assert linear_cka(x, x) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_cka_is_invariant_to_orthogonal_transforms_isotropic_scaling_and_shifts():
+    x = _randn(50, 8)
+    q, _ = torch.linalg.qr(_randn(8, 8, seed=1))
+    assert linear_cka(x, 3.5 * x @ q + 2.0) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_cka_is_not_invariant_to_anisotropic_scaling_and_drops_for_unrelated_features():
+    x = _randn(200, 8)
+    stretched = x * torch.tensor([10.0, 1, 1, 1, 1, 1, 1, 1])
+    assert linear_cka(x, stretched) < 0.9
+    assert linear_cka(x, _randn(200, 8, seed=2)) < 0.2
+
+
+def test_cka_on_a_hand_computed_case():
+    # x = [-1, 0, 1] (centred), y = [1, 0, 1] -> centred [1/3, -2/3, 1/3]: y^T x = 0 -> CKA 0
+    x = torch.tensor([[-1.0], [0.0], [1.0]])
+    assert linear_cka(x, torch.tensor([[1.0], [0.0], [1.0]])) == pytest.approx(0.0, abs=1e-12)
+    # two columns: CKA(x, [x, z]) with z orthogonal to x and ||z|| = ||x||: <K_x, K_y> / (|K_x| |K_y|) = 1 / sqrt(2)
+    y = torch.cat([x, torch.tensor([[1.0], [-2.0], [1.0]]) / math.sqrt(3)], 1)
+    assert linear_cka(x, y) == pytest.approx(1 / math.sqrt(2), rel=1e-6)  # float32 inputs
+
+
+def test_kl_of_identical_maps_is_zero_and_positive_otherwise():
+    a = torch.softmax(_randn(2, 3, 5, 5), -1)
+    assert attention_kl(a, a) == 0.0
+    b = torch.softmax(_randn(2, 3, 5, 5, seed=1), -1)
+    assert attention_kl(a, b) > 0
+    old = torch.tensor([[[[1.0, 0.0], [0.5, 0.5]]]])
+    new = torch.tensor([[[[0.5, 0.5], [0.5, 0.5]]]])
+    assert attention_kl(old, new) == pytest.approx(math.log(2) / 2, rel=1e-6)  # row 0: log 2, row 1: 0
+
+
+def test_probe_separates_separable_classes_and_is_at_chance_on_random_labels():
+    centres = 5 * _randn(3, 16, seed=3)
+    y = torch.arange(3).repeat_interleave(40)
+    x = centres[y] + _randn(120, 16, seed=4)
+    assert probe_accuracy(x[::2], y[::2], x[1::2], y[1::2]) == 1.0
+    noise, labels = _randn(400, 16, seed=5), torch.randint(0, 4, (400,), generator=torch.Generator().manual_seed(6))
+    assert probe_accuracy(noise[:200], labels[:200], noise[200:], labels[200:]) < 0.4
+    assert probe_accuracy(x[::2], y[::2], x[1::2], y[1::2] + 10) == 0.0  # labels the probe never saw
+
+
+def test_probe_keeps_the_original_label_values_and_is_deterministic():
+    x = torch.tensor([[0.0], [0.1], [5.0], [5.1]])
+    y = torch.tensor([7, 7, 3, 3])
+    assert probe_accuracy(x, y, torch.tensor([[0.05], [5.05]]), torch.tensor([7, 3])) == 1.0
+    assert probe_accuracy(x, y, x, y, ridge=0.5) == probe_accuracy(x, y, x, y, ridge=0.5)
+
+
+# -- the layer reader --------------------------------------------------------------------------
+
+
+def _vit(depth=3):
+    info = ScenarioInfo(name="t", family="synthetic", setting="class_il", n_experiences=2, n_outputs=4,
+                        input_shape=(1, 28, 28), modality="image", classes_per_experience=((0, 1), (2, 3)),
+                        sample_bytes=3136)
+    torch.manual_seed(0)
+    return build_model("vit", ViTParams(depth=depth, dim=32), info).eval()
+
+
+def test_reader_returns_every_blocks_pooled_output_and_maps():
+    model, x = _vit(), _randn(10, 1, 28, 28)
+    r = LayerReader(x, torch.zeros(10, dtype=torch.long), batch_size=4, with_maps=True).read(model)
+    full = model.encode(x, output_attentions=True)
+    assert len(r.reps) == len(r.maps) == 3
+    for b in range(3):
+        torch.testing.assert_close(r.reps[b], model.encode(x, upto=b + 1).hidden.mean(1))
+        torch.testing.assert_close(r.maps[b], full.attentions[b])
+    assert LayerReader(x, torch.zeros(10), batch_size=4, with_maps=False).read(model).maps == []
+
+
+def test_reader_reuses_the_frozen_prefix_until_its_weights_change():
+    model, x = _vit(), _randn(6, 1, 28, 28)
+    model.freeze_below(2)
+    reader = LayerReader(x, torch.zeros(6, dtype=torch.long), batch_size=4, with_maps=True)
+    first = reader.read(model)
+    with torch.no_grad():
+        model.blocks[2].mlp[0].weight.add_(1.0)  # a trainable block moves: only its output changes
+    second = reader.read(model)
+    assert second.reps[0] is first.reps[0] and second.maps[1] is first.maps[1]  # from the cache
+    assert not torch.allclose(second.reps[2], first.reps[2])
+    with torch.no_grad():
+        model.blocks[0].mlp[0].weight.add_(1.0)  # a frozen weight changed (e.g. a reset): recomputed
+    third = reader.read(model)
+    fresh = LayerReader(x, torch.zeros(6, dtype=torch.long), batch_size=4, with_maps=True).read(model)
+    assert not torch.allclose(third.reps[0], first.reps[0])
+    for b in range(3):
+        torch.testing.assert_close(third.reps[b], fresh.reps[b])
+        torch.testing.assert_close(third.maps[b], fresh.maps[b])
+
+
+def _text_model(setting: str, frozen_layers: int):
+    info = ScenarioInfo(name="t", family="split_text", setting=setting, n_experiences=2, n_outputs=2,
+                        input_shape=(2, 12), modality="text", classes_per_experience=((0, 1), (2, 3)),
+                        sample_bytes=2 * 12 * 8)
+    torch.manual_seed(0)
+    return build_model("text_transformer", MODELS.get("text_transformer").params(frozen_layers=frozen_layers), info)
+
+
+def test_reader_on_text_trims_padding_and_runs_a_multi_head_for_unseen_tasks():
+    model = _text_model("task_il", frozen_layers=1).eval()
+    ids = torch.randint(1000, 2000, (5, 12), generator=torch.Generator().manual_seed(0))
+    mask = (torch.arange(12) < torch.tensor([3, 5, 8, 4, 2])[:, None]).long()
+    x = prepare_inputs(model, torch.stack([ids * mask, mask], 1))
+    assert x.shape == (5, 2, 8)  # the all-padding tail is gone
+    r = LayerReader(x, torch.full((5,), 7), batch_size=2, with_maps=True).read(model)  # task 7 has no head
+    full = model.encode(x, output_attentions=True)
+    last = full.hidden * x[:, 1, :, None]
+    torch.testing.assert_close(r.reps[-1], last.sum(1) / x[:, 1].sum(1, keepdim=True))
+    torch.testing.assert_close(r.maps[0], full.attentions[0])
+
+
+# -- through the runner ----------------------------------------------------------------------
+
+
+def _run(strategy: str, hparams=None, **scenario):
+    from benchmarks.engine.runner import run_one
+
+    (spec,) = tiny_specs([strategy], model={"name": "vit", "depth": 2}, hparams={strategy: hparams or {}},
+                         n_experiences=2, train_per_class=12, test_per_class=6, **scenario)
+    result = run_one(spec)
+    assert result["status"] == "ok", result["error"]
+    return result
+
+
+def test_runner_records_diagnostics_without_changing_the_run():
+    with_diag = _run("naive", diagnostics={"fit_samples": 20, "test_samples": 10, "drift_samples": 8})
+    without = _run("naive")
+    assert with_diag["accuracy_matrix"] == without["accuracy_matrix"]  # measuring changes nothing
+    assert "diagnostics" not in without and "diagnostics" not in without["config"]
+    d = with_diag["diagnostics"]
+    assert d["blocks"] == 2 and d["samples"] == {"fit": [20, 20], "test": [10, 10], "drift": 8}
+    assert len(d["time_s"]) == 2 and with_diag["config"]["diagnostics"]["fit_samples"] == 20
+    for key in ("probe_accuracy", "attention_kl", "cka"):
+        assert [[len(row) for row in m] for m in d[key]] == [[2, 2], [2, 2]], key  # [i][block][j]
+    for b in range(2):
+        assert d["attention_kl"][0][b] == [0.0, None] and d["cka"][0][b] == [1.0, None]
+        assert d["attention_kl"][1][b][1] == 0.0 and d["attention_kl"][1][b][0] > 0
+        assert d["cka"][1][b][1] == 1.0 and d["cka"][1][b][0] < 1.0
+        assert all(0.0 <= a <= 1.0 for row in d["probe_accuracy"] for a in row[b])
+
+
+def test_attention_regularisation_shows_up_as_less_attention_drift():
+    small = {"fit_samples": 4, "test_samples": 4, "drift_samples": 8}
+    naive = _run("naive", diagnostics=small)["diagnostics"]["attention_kl"][1]
+    reg = _run("attn_reg", {"attn_lambda": 100.0}, diagnostics=small)["diagnostics"]["attention_kl"][1]
+    assert sum(reg[b][0] for b in range(2)) < 0.5 * sum(naive[b][0] for b in range(2))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(3, "must be true, false or a table"), ({"fit_sample": 5}, "did you mean 'fit_samples'"),
+     ({"drift_samples": 1}, "drift_samples must be >= 2")],
+)
+def test_bad_diagnostics_options_are_named(value, message):
+    doc = tiny_doc(["naive"], model={"name": "vit"}, diagnostics=value)
+    with pytest.raises(ConfigError, match=message):
+        expand(doc, name="t", where="t.toml")
+
+
+def test_diagnostics_need_a_transformer():
+    with pytest.raises(ConfigError, match="needs a Transformer model"):
+        expand(tiny_doc(["naive"], diagnostics=True), name="t", where="t.toml")
+    assert all(s.diagnostics is None for s in expand(tiny_doc(["naive"], diagnostics=False), name="t", where="t"))
+
+
+# -- the composed strategies -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "base", "plugin"), [("replay+attn_reg", "replay", "ReplayPlugin"),
+                                                      ("lwf+attn_reg", "lwf", "LwFPlugin")])
+def test_composed_strategies_hold_both_plugins_and_differ_from_their_base(name, base, plugin):
+    from benchmarks.engine.evaluation import make_evaluator
+    from strategies import STRATEGIES, StrategyContext, TrainConfig
+
+    entry = STRATEGIES.get(name)
+    assert entry.meta["needs_transformer"]
+    hp = {"mem_size": 8} if base == "replay" else {}
+    ctx = StrategyContext(model=_vit(2), info=ScenarioInfo(
+        name="t", family="synthetic", setting="class_il", n_experiences=2, n_outputs=4, input_shape=(1, 28, 28),
+        modality="image", classes_per_experience=((0, 1), (2, 3)), sample_bytes=3136),
+        train=TrainConfig(), device=torch.device("cpu"), evaluator=make_evaluator())
+    strategy = entry.builder(ctx, entry.params(attn_lambda=3.0, attn_layers=(1,), **hp))
+    plugins = {type(p).__name__: p for p in strategy.plugins}
+    assert plugin in plugins and plugins["AttentionRegPlugin"].lambda_ == 3.0
+    assert plugins["AttentionRegPlugin"].layers == (1,)
+    small = {"fit_samples": 4, "test_samples": 4, "drift_samples": 8}
+    combined = _run(name, {"attn_lambda": 100.0, **hp}, diagnostics=small)
+    alone = _run(base, hp, diagnostics=small)
+    kl = [sum(r["diagnostics"]["attention_kl"][1][b][0] for b in range(2)) for r in (combined, alone)]
+    assert kl[0] < 0.5 * kl[1]  # the attention penalty acts inside the composition
+    if base == "replay":
+        assert combined["replay_memory"] == alone["replay_memory"] == {"samples": 8, "bytes": 8 * 3136}
