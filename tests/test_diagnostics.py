@@ -220,3 +220,50 @@ def test_composed_strategies_hold_both_plugins_and_differ_from_their_base(name, 
     assert kl[0] < 0.5 * kl[1]  # the attention penalty acts inside the composition
     if base == "replay":
         assert combined["replay_memory"] == alone["replay_memory"] == {"samples": 8, "bytes": 8 * 3136}
+
+
+# -- the report section ------------------------------------------------------------------------
+
+HAND_DIAG = {
+    "blocks": 2, "frozen_below": None,
+    "probe_accuracy": [[[1.0, 0.5], [0.9, 0.5]], [[0.8, 1.0], [0.6, 1.0]]],  # forgetting 0.2 / 0.3
+    "attention_kl": [[[0.0, None], [0.0, None]], [[0.05, 0.0], [0.2, 0.0]]],
+    "cka": [[[1.0, None], [1.0, None]], [[0.9, 1.0], [0.7, 1.0]]],  # drift 0.1 / 0.3
+    "samples": {"fit": [4, 4], "test": [4, 4], "drift": 8}, "setup_s": 0.0, "time_s": [0.1, 0.1], "params": {},
+}
+
+
+def test_run_summary_on_hand_made_diagnostics():
+    import numpy as np
+
+    from reports.diagnostics import run_summary
+
+    s = run_summary(HAND_DIAG, np.array([[0.9, 0.1], [0.6, 0.8]]), 2.0)
+    assert s["head"] == pytest.approx(0.3)
+    assert s["probe_forgetting"] == pytest.approx([0.2, 0.3])
+    assert s["cka_drift"] == pytest.approx([0.1, 0.3])
+    assert s["attention_kl"] == pytest.approx([0.05, 0.2])
+    assert s["cost"] == pytest.approx(0.1)
+
+
+def test_report_has_the_diagnostics_section_only_when_runs_recorded_them(tmp_path):
+    from test_report import HAND_R, make_run
+
+    from benchmarks.results.store import write_json_atomic
+    from reports import build_report
+
+    for seed in (0, 1):
+        write_json_atomic(tmp_path / "res" / f"a{seed}.json",
+                          make_run("s", "class_il", "naive", seed, HAND_R, diagnostics=HAND_DIAG))
+        write_json_atomic(tmp_path / "res" / f"b{seed}.json", make_run("s", "class_il", "replay", seed, HAND_R))
+    build_report(tmp_path / "res", tmp_path / "out")
+    text = (tmp_path / "out" / "index.md").read_text()
+    section = text[text.index("## Per-layer diagnostics"): text.index("## Metric definitions")]
+    assert "| 2 | 30.0 ± 0.0 | 30.0 ± 0.0 | 20.0 ± 0.0 / 30.0 ± 0.0 | 0.100 ± 0.000 / 0.300 ± 0.000 |" in section
+    assert "| 0.050 ± 0.000 / 0.200 ± 0.000 | 8 ± 4 |" in section  # cost: 0.2 s of 2 s and of 4 s
+    assert "Replay" not in section  # no diagnostics recorded
+    assert "**Figure 5.**" in section  # numbered after the scenario's four figures
+    assert (tmp_path / "out" / "figures" / "s_diagnostics.png").stat().st_size > 1000
+    write_json_atomic(tmp_path / "plain" / "b.json", make_run("s", "class_il", "replay", 0, HAND_R))
+    build_report(tmp_path / "plain", tmp_path / "out2")
+    assert "Per-layer diagnostics" not in (tmp_path / "out2" / "index.md").read_text()
