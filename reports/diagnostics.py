@@ -30,7 +30,7 @@ from reports.figures import PNG_DPI, RC
 from reports.labels import strategy_display, strategy_style
 from reports.stats import Summary, summarize
 
-__all__ = ["add_diagnostics_section", "diagnostics_section", "run_summary"]
+__all__ = ["add_diagnostics_section", "diagnostics_section", "probe_forgetting", "run_summary"]
 
 CAPTION = (
     "Where forgetting happens, per strategy (mean ± 1 std over seeds). Left: forgetting (Chaudhry et al. "
@@ -58,14 +58,23 @@ def _final(m: list, T: int) -> np.ndarray:
     return np.array([[np.nan if v is None else v for v in row[: T - 1]] for row in m[T - 1]], dtype=float)
 
 
+def probe_forgetting(P: np.ndarray) -> float:
+    """Chaudhry et al.'s forgetting of a (T, T) probe matrix with NaN above the diagonal (not measured):
+    mean over j < T-1 of max_{j <= l < T-1} P[l, j] - P[T-1, j]."""
+    T = P.shape[0]
+    if T < 2:
+        return math.nan
+    return float(np.mean(np.nanmax(P[: T - 1, : T - 1], axis=0) - P[T - 1, : T - 1]))
+
+
 def run_summary(diag: dict, R: np.ndarray, train_time_s: float) -> dict[str, object]:
     """One run's head forgetting, per-block probe forgetting / CKA drift / attention KL, and cost ratio."""
-    P = np.array(diag["probe_accuracy"], dtype=float)  # (T, B, T)
-    T = P.shape[0]
+    P = np.array([[[np.nan if v is None else v for v in row] for row in m] for m in diag["probe_accuracy"]])
+    T = P.shape[0]  # P: (T, B, T)
     cost = (diag.get("setup_s", 0.0) + sum(diag.get("time_s", []))) / train_time_s if train_time_s else math.nan
     return {
         "head": forgetting(R),
-        "probe_forgetting": [forgetting(P[:, b, :]) for b in range(P.shape[1])],
+        "probe_forgetting": [probe_forgetting(P[:, b, :]) for b in range(P.shape[1])],
         "cka_drift": list(np.nanmean(1.0 - _final(diag["cka"], T), axis=1)) if T > 1 else [math.nan] * P.shape[1],
         "attention_kl": list(np.nanmean(_final(diag["attention_kl"], T), axis=1)) if T > 1 else [math.nan] * P.shape[1],
         "cost": cost,

@@ -166,7 +166,8 @@ def test_runner_records_diagnostics_without_changing_the_run():
         assert d["attention_kl"][0][b] == [0.0, None] and d["cka"][0][b] == [1.0, None]
         assert d["attention_kl"][1][b][1] == 0.0 and d["attention_kl"][1][b][0] > 0
         assert d["cka"][1][b][1] == 1.0 and d["cka"][1][b][0] < 1.0
-        assert all(0.0 <= a <= 1.0 for row in d["probe_accuracy"] for a in row[b])
+        assert d["probe_accuracy"][0][b][1] is None  # experience 1 not trained yet: not measured
+        assert all(0.0 <= a <= 1.0 for a in (*d["probe_accuracy"][1][b], d["probe_accuracy"][0][b][0]))
 
 
 def test_attention_regularisation_shows_up_as_less_attention_drift():
@@ -226,11 +227,23 @@ def test_composed_strategies_hold_both_plugins_and_differ_from_their_base(name, 
 
 HAND_DIAG = {
     "blocks": 2, "frozen_below": None,
-    "probe_accuracy": [[[1.0, 0.5], [0.9, 0.5]], [[0.8, 1.0], [0.6, 1.0]]],  # forgetting 0.2 / 0.3
+    "probe_accuracy": [[[1.0, None], [0.9, None]], [[0.8, 1.0], [0.6, 1.0]]],  # forgetting 0.2 / 0.3
     "attention_kl": [[[0.0, None], [0.0, None]], [[0.05, 0.0], [0.2, 0.0]]],
     "cka": [[[1.0, None], [1.0, None]], [[0.9, 1.0], [0.7, 1.0]]],  # drift 0.1 / 0.3
     "samples": {"fit": [4, 4], "test": [4, 4], "drift": 8}, "setup_s": 0.0, "time_s": [0.1, 0.1], "params": {},
 }
+
+
+def test_probe_forgetting_ignores_unmeasured_cells_and_matches_chaudhry_otherwise():
+    import numpy as np
+
+    from benchmarks.results.metrics import forgetting
+    from reports.diagnostics import probe_forgetting
+
+    full = np.array([[0.9, 0.2, 0.1], [0.7, 0.8, 0.3], [0.5, 0.6, 0.9]])
+    assert probe_forgetting(np.triu(np.full((3, 3), np.nan), 1) + np.tril(full)) == pytest.approx((0.4 + 0.2) / 2)
+    lower = np.tril(full) + np.triu(np.full((3, 3), 0.0), 1)
+    assert probe_forgetting(lower) == pytest.approx(forgetting(lower))
 
 
 def test_run_summary_on_hand_made_diagnostics():

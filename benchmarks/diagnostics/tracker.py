@@ -5,15 +5,18 @@ tokens of its output hidden states), all on fixed, seeded subsamples chosen befo
 
 - probe_accuracy[i][b][j]: after training experience i, a ridge probe on block b fitted on
   experience j's training subsample and scored on its test subsample, over experience j's classes
-  (representation forgetting, Davari et al. CVPR 2022); every j, including experiences not trained yet;
+  (representation forgetting, Davari et al. CVPR 2022); j <= i (null for j > i: not measured, to
+  halve the cost);
 - attention_kl[i][b][j]: mean KL(A_j || A_i) between block b's attention maps after experience j
   and after experience i on the drift set (j <= i; null for j > i);
 - cka[i][b][j]: linear CKA (Kornblith et al. 2019) between block b's representations after i and
   after j on the drift set (j <= i; null for j > i); 1 - CKA is the representation drift.
 
-The drift set holds ``drift_samples`` test samples taken evenly from every experience. Cost: one
-forward pass over T x (fit + test) + drift samples per experience (blocks >= frozen_below only);
-the wall time is recorded in ``time_s``. Memory: the drift set's maps after every experience.
+The drift set holds ``drift_samples`` test samples taken evenly from every experience. Cost after
+experience i: one forward pass (no gradient) over (i + 1) x (fit + test) + drift samples, through
+blocks >= frozen_below only (the frozen prefix is read once); the wall time is recorded in
+``time_s``. Memory: the drift set's maps after every experience (shared for frozen blocks), and
+the frozen prefix's output on every sample (N x L x D floats).
 """
 
 from __future__ import annotations
@@ -58,11 +61,13 @@ class LayerDiagnostics:
         test = [_subsample(e.dataset, params.test_samples, gen) for e in benchmark.test_stream]
         per = math.ceil(params.drift_samples / len(test))
         drift = [torch.cat([s[f][:per] for s in test])[: params.drift_samples] for f in range(3)]
-        sets = [s for pair in zip(fit, test) for s in pair]  # fit_0, test_0, fit_1, ...
-        self.sizes = [len(s[0]) for s in sets]
-        self.labels = [s[1] for s in sets]
-        x = prepare_inputs(model, torch.cat([s[0] for s in sets]))
-        self.probe = LayerReader(x, torch.cat([s[2] for s in sets]), batch_size=params.batch_size, with_maps=False)
+        self.sizes = [(len(f[0]), len(t[0])) for f, t in zip(fit, test)]
+        self.labels = [(f[1], t[1]) for f, t in zip(fit, test)]
+        self.probes = [  # one reader per experience: its fit subsample, then its test subsample
+            LayerReader(prepare_inputs(model, torch.cat([f[0], t[0]])), torch.cat([f[2], t[2]]),
+                        batch_size=params.batch_size, with_maps=False)
+            for f, t in zip(fit, test)
+        ]
         self.drift = LayerReader(prepare_inputs(model, drift[0]), drift[2], batch_size=params.batch_size,
                                  with_maps=True)
         self.history: list[Readout] = []  # drift-set readouts after each experience
@@ -74,7 +79,7 @@ class LayerDiagnostics:
     def after_experience(self, model: nn.Module) -> dict[str, Any]:
         """Measure ``model`` (trained up to the next experience) and return ``result()``."""
         t0 = time.perf_counter()
-        self.rows["probe_accuracy"].append(self._probes(self.probe.read(model)))
+        self.rows["probe_accuracy"].append(self._probes(model, len(self.time_s)))
         now = self.drift.read(model)
         self.history.append(now)
         self.rows["attention_kl"].append(self._vs_history(now, _kl))
@@ -83,21 +88,19 @@ class LayerDiagnostics:
         self.time_s.append(time.perf_counter() - t0)
         return self.result()
 
-    def _probes(self, r: Readout) -> list[list[float]]:
-        """[block][experience] probe accuracies from one readout of the probe sets."""
-        out = []
-        for b in range(self.n_blocks):
-            parts = torch.split(r.reps[b], self.sizes)
-            out.append([
-                round(probe_accuracy(parts[2 * j], self.labels[2 * j], parts[2 * j + 1], self.labels[2 * j + 1],
-                                     self.params.ridge), 6)
-                for j in range(len(parts) // 2)
-            ])
+    def _probes(self, model: nn.Module, i: int) -> list[list[float | None]]:
+        """[block][j] probe accuracies after experience i for the experiences j <= i (None after)."""
+        out: list[list[float | None]] = [[None] * len(self.probes) for _ in range(self.n_blocks)]
+        for j, reader in enumerate(self.probes[: i + 1]):
+            reps, (y_fit, y_test) = reader.read(model).reps, self.labels[j]
+            for b in range(self.n_blocks):
+                fit, test = torch.split(reps[b], self.sizes[j])
+                out[b][j] = round(probe_accuracy(fit, y_fit, test, y_test, self.params.ridge), 6)
         return out
 
     def _vs_history(self, now: Readout, measure) -> list[list[float | None]]:
         """[block][j] of ``measure(readout after j, now, block)`` for every past j; None for j > i."""
-        T = len(self.sizes) // 2
+        T = len(self.sizes)
         return [
             [round(measure(self.history[j], now, b), 6) if j < len(self.history) else None for j in range(T)]
             for b in range(self.n_blocks)
@@ -109,7 +112,8 @@ class LayerDiagnostics:
             "blocks": self.n_blocks,
             "frozen_below": self.frozen_below,
             **{k: list(v) for k, v in self.rows.items()},
-            "samples": {"fit": self.sizes[0::2], "test": self.sizes[1::2], "drift": len(self.drift.x)},
+            "samples": {"fit": [f for f, _ in self.sizes], "test": [t for _, t in self.sizes],
+                        "drift": len(self.drift.x)},
             "setup_s": self.setup_s,
             "time_s": list(self.time_s),
             "params": asdict(self.params),

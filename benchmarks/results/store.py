@@ -26,7 +26,7 @@ Stable keys that scripts (and the report) rely on, schema version 1:
                     {"blocks": n_layers B, "frozen_below": int | null,
                      "probe_accuracy": [i][b][j]  ridge-probe accuracy of block b's pooled output on
                                       experience j (fit on a train subsample, scored on a test subsample,
-                                      over j's classes) after training experience i; every j,
+                                      over j's classes) after training experience i; null for j > i,
                      "attention_kl":  [i][b][j]  mean KL(A_after_j || A_after_i) of block b's attention
                                       maps on a fixed drift set; null for j > i,
                      "cka":           [i][b][j]  linear CKA of block b's representations after i and
