@@ -53,9 +53,12 @@ class DiagSummary:
     cost: Summary  # diagnostics time / training time
 
 
-def _final(m: list, T: int) -> np.ndarray:
-    """[i][b][j] with nulls -> (B, T-1) array of the last row's earlier experiences."""
-    return np.array([[np.nan if v is None else v for v in row[: T - 1]] for row in m[T - 1]], dtype=float)
+def _final_mean(m: list, T: int, n_blocks: int, transform=lambda a: a) -> list[float]:
+    """Per block, the mean over j < T-1 of transform(m[T-1][b][j]) ([i][b][j] lists; NaN when T < 2)."""
+    if T < 2:
+        return [math.nan] * n_blocks
+    last = np.array([[np.nan if v is None else v for v in row[: T - 1]] for row in m[T - 1]], dtype=float)
+    return [float(v) for v in np.nanmean(transform(last), axis=1)]
 
 
 def probe_forgetting(P: np.ndarray) -> float:
@@ -75,8 +78,8 @@ def run_summary(diag: dict, R: np.ndarray, train_time_s: float) -> dict[str, obj
     return {
         "head": forgetting(R),
         "probe_forgetting": [probe_forgetting(P[:, b, :]) for b in range(P.shape[1])],
-        "cka_drift": list(np.nanmean(1.0 - _final(diag["cka"], T), axis=1)) if T > 1 else [math.nan] * P.shape[1],
-        "attention_kl": list(np.nanmean(_final(diag["attention_kl"], T), axis=1)) if T > 1 else [math.nan] * P.shape[1],
+        "cka_drift": _final_mean(diag["cka"], T, P.shape[1], lambda a: 1.0 - a),
+        "attention_kl": _final_mean(diag["attention_kl"], T, P.shape[1]),
         "cost": cost,
     }
 
