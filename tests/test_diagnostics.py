@@ -118,12 +118,12 @@ def test_reader_reuses_the_frozen_prefix_until_its_weights_change():
         torch.testing.assert_close(third.maps[b], fresh.maps[b])
 
 
-def _text_model(setting: str, frozen_layers: int):
+def _text_model(setting: str, frozen_layers: int, name: str = "text_transformer"):
     info = ScenarioInfo(name="t", family="split_text", setting=setting, n_experiences=2, n_outputs=2,
                         input_shape=(2, 12), modality="text", classes_per_experience=((0, 1), (2, 3)),
                         sample_bytes=2 * 12 * 8)
     torch.manual_seed(0)
-    return build_model("text_transformer", MODELS.get("text_transformer").params(frozen_layers=frozen_layers), info)
+    return build_model(name, MODELS.get(name).params(frozen_layers=frozen_layers), info)
 
 
 def test_reader_on_text_trims_padding_and_runs_a_multi_head_for_unseen_tasks():
@@ -137,6 +137,22 @@ def test_reader_on_text_trims_padding_and_runs_a_multi_head_for_unseen_tasks():
     last = full.hidden * x[:, 1, :, None]
     torch.testing.assert_close(r.reps[-1], last.sum(1) / x[:, 1].sum(1, keepdim=True))
     torch.testing.assert_close(r.maps[0], full.attentions[0])
+
+
+def test_reader_on_minilm_with_a_frozen_prefix_matches_a_full_pass():
+    model = _text_model("class_il", frozen_layers=4, name="minilm").eval()
+    ids = torch.randint(1000, 2000, (4, 12), generator=torch.Generator().manual_seed(0))
+    mask = (torch.arange(12) < torch.tensor([3, 12, 8, 5])[:, None]).long()
+    x = prepare_inputs(model, torch.stack([ids * mask, mask], 1))
+    reader = LayerReader(x, torch.zeros(4, dtype=torch.long), batch_size=3, with_maps=True)
+    first, again = reader.read(model), reader.read(model)
+    assert again.reps[3] is first.reps[3] and len(first.reps) == len(first.maps) == 6  # blocks 0-3 cached
+    with torch.no_grad():
+        full = model.encode(x, output_attentions=True)
+        for b in (3, 5):  # a cached block, a trainable one (BertLayer returns its hidden states only)
+            h = model.encode(x, upto=b + 1).hidden * x[:, 1, :, None]
+            torch.testing.assert_close(again.reps[b], h.sum(1) / x[:, 1].sum(1, keepdim=True), atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(again.maps[b], full.attentions[b], atol=1e-6, rtol=1e-5)
 
 
 # -- through the runner ----------------------------------------------------------------------
