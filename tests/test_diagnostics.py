@@ -296,3 +296,38 @@ def test_report_has_the_diagnostics_section_only_when_runs_recorded_them(tmp_pat
     write_json_atomic(tmp_path / "plain" / "b.json", make_run("s", "class_il", "replay", 0, HAND_R))
     build_report(tmp_path / "plain", tmp_path / "out2")
     assert "Per-layer diagnostics" not in (tmp_path / "out2" / "index.md").read_text()
+
+
+# -- the attention penalty from MiniLM's cached prefix (strategies/plugins/attention_reg.py) --------
+
+
+@pytest.mark.parametrize("setting", ["class_il", "task_il"])
+def test_attention_penalty_from_the_cached_prefix_equals_the_full_pass(setting):
+    import copy
+
+    from strategies.plugins.attention_reg import AttentionRegPlugin, cached_start
+
+    cached = _text_model(setting, frozen_layers=4, name="minilm")
+    plain = copy.deepcopy(cached)
+    plain.prefix_cache = None  # reads the maps from the input, through every block
+    assert cached_start(cached, (4, 5)) == 4 and cached_start(plain, (4, 5)) == 0
+    assert cached_start(cached, ()) == 0 and cached_start(cached, (3, 5)) == 0  # a frozen block is asked for
+    ids = torch.randint(1000, 2000, (4, 12), generator=torch.Generator().manual_seed(0))
+    mask = (torch.arange(12) < torch.tensor([3, 12, 8, 5])[:, None]).long()
+    x = torch.stack([ids * mask, mask], 1)
+    penalties, grads = [], []
+    for model in (cached, plain):
+        plugin = AttentionRegPlugin(lambda_=1.0, layers=(4, 5))
+        plugin.snapshot = copy.deepcopy(model).eval()
+        with torch.no_grad():
+            model.blocks[4].attention.self.query.weight.add_(0.05)  # the same move in both models
+        pen = plugin.penalty(model, x)
+        pen.backward()
+        penalties.append(pen.item())
+        grads.append(model.blocks[4].attention.self.query.weight.grad.clone())
+    assert penalties[0] > 0
+    assert penalties[0] == pytest.approx(penalties[1], rel=1e-4)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-3, atol=1e-7)
+    misses = cached.prefix_cache.misses
+    AttentionRegPlugin(lambda_=1.0, layers=(4, 5))._maps(cached, x)
+    assert cached.prefix_cache.misses == misses  # the layer-4 states were reused, not recomputed

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from benchmarks.models.text_backbone import TextBackbone, trim_padding
+from strategies.plugins.attention_reg import head_labels
 from strategies.plugins.modes import eval_mode
 
 
@@ -73,7 +74,7 @@ class LayerReader:
                 return Readout(low.reps, low.maps, low.mask)
             high = self._pass(model, lambda s, t: model.decode(
                 low.hidden[s : s + self.batch_size], low.mask[s : s + self.batch_size], start=k,
-                task_labels=_head_labels(model, t), output_attentions=self.with_maps)[1])
+                task_labels=head_labels(model, len(t), t.device), output_attentions=self.with_maps)[1])
         return Readout(low.reps + high.reps, low.maps + high.maps, low.mask)
 
     def _prefix(self, model: nn.Module, k: int) -> _Part:
@@ -129,13 +130,3 @@ def _pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over real tokens: (B, L, D) -> (B, D) (before the model's final norm, if any)."""
     m = mask[:, : hidden.shape[1], None].to(hidden.dtype)
     return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
-
-
-def _head_labels(model: nn.Module, t: torch.Tensor) -> torch.Tensor | None:
-    """Task labels for ``decode``: None for a single head; for a multi-head, a head that exists
-    (tasks not trained yet have none, and only the blocks' outputs are read, not the logits)."""
-    head = getattr(model, "head", None)
-    if isinstance(head, nn.Linear) or head is None:
-        return None
-    known = [int(k) for k in getattr(head, "classifiers", {})]
-    return torch.full_like(t, known[0]) if known else t
