@@ -6,6 +6,7 @@ from pathlib import Path
 
 from reports.aggregate import ScenarioResult, aggregate
 from reports.comparison import write_comparison_csv
+from reports.diagnostics import add_diagnostics_section
 from reports.figures import write_scenario_figures
 from reports.html import render_html
 from reports.latex import latex_comparison_table, latex_document, latex_summary_table
@@ -59,6 +60,7 @@ def build_report(results_dir: Path | str, out_dir: Path | str | None = None) -> 
     out = Path(out_dir) if out_dir is not None else default_out_dir(results_dir)
     data = _collect(results_dir, out)
     doc = build_document(data)
+    add_diagnostics_section(doc, data.scenarios, out)  # per-layer diagnostics, when runs recorded them
     (out / "index.md").write_text(render_markdown(doc), encoding="utf-8")
     (out / "index.html").write_text(render_html(doc, out), encoding="utf-8")
     write_summary_csv(data.scenarios, out / "summary.csv")

@@ -17,6 +17,7 @@ from strategies import (  # noqa: F401  (each module registers itself)
     joint,
     l2,
     lwf,
+    lwf_attn_reg,
     mas,
     mas_avalanche,
     naive,
@@ -24,6 +25,7 @@ from strategies import (  # noqa: F401  (each module registers itself)
     online_ewc_avalanche,
     pnn,
     replay,
+    replay_attn_reg,
     si,
     si_avalanche,
 )

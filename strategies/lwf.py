@@ -20,11 +20,16 @@ class LwFParams:
         check(self.alpha >= 0, "alpha must be >= 0")
         check(self.temperature > 0, "temperature must be > 0")
 
+    def lwf_plugin(self):
+        """Avalanche's LwFPlugin with these options."""
+        from avalanche.training.plugins import LwFPlugin
+
+        return LwFPlugin(alpha=self.alpha, temperature=self.temperature)
+
 
 @register("lwf", params=LwFParams)
 def build(ctx: StrategyContext, p: LwFParams):
     """Naive + LwFPlugin."""
     from avalanche.training import Naive
-    from avalanche.training.plugins import LwFPlugin
 
-    return ctx.template(Naive, plugins=[LwFPlugin(alpha=p.alpha, temperature=p.temperature)])
+    return ctx.template(Naive, plugins=[p.lwf_plugin()])

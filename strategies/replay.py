@@ -33,24 +33,29 @@ class ReplayParams:
         check(self.mem_size >= 1, "mem_size must be >= 1 (a buffer of 0 is naive; use 'naive')")
         check(self.mem_bytes >= 0, "mem_bytes must be >= 0 (0 = no byte budget)")
 
+    def replay_plugin(self, ctx: StrategyContext):
+        """The memory plugin of these options: ReplayPlugin with a class-balanced (class-IL) or
+        experience-balanced buffer, or ConcatRehearsalPlugin (mode "concat")."""
+        from avalanche.training.plugins import ReplayPlugin
+        from avalanche.training.storage_policy import ClassBalancedBuffer, ExperienceBalancedBuffer
+
+        per_sample = ctx.info.record_bytes
+        size = min(self.mem_size, self.mem_bytes // per_sample) if self.mem_bytes else self.mem_size
+        check(size >= 1, f"mem_bytes {self.mem_bytes} holds no sample of {per_sample} bytes")
+        if self.mode == "concat":
+            from strategies.plugins.rehearsal import ConcatRehearsalPlugin, TaskSplitMemory
+
+            return ConcatRehearsalPlugin(TaskSplitMemory(size), sample_bytes=per_sample)
+        if ctx.info.setting == "class_il":
+            policy = ClassBalancedBuffer(max_size=size, adaptive_size=True)
+        else:
+            policy = ExperienceBalancedBuffer(max_size=size, adaptive_size=True)
+        return ReplayPlugin(mem_size=size, storage_policy=policy)
+
 
 @register("replay", params=ReplayParams)
 def build(ctx: StrategyContext, p: ReplayParams):
     """Naive + ReplayPlugin(ClassBalancedBuffer | ExperienceBalancedBuffer), or + ConcatRehearsalPlugin."""
     from avalanche.training import Naive
-    from avalanche.training.plugins import ReplayPlugin
-    from avalanche.training.storage_policy import ClassBalancedBuffer, ExperienceBalancedBuffer
 
-    per_sample = ctx.info.record_bytes
-    size = min(p.mem_size, p.mem_bytes // per_sample) if p.mem_bytes else p.mem_size
-    check(size >= 1, f"mem_bytes {p.mem_bytes} holds no sample of {per_sample} bytes")
-    if p.mode == "concat":
-        from strategies.plugins.rehearsal import ConcatRehearsalPlugin, TaskSplitMemory
-
-        plugin = ConcatRehearsalPlugin(TaskSplitMemory(size), sample_bytes=per_sample)
-        return ctx.template(Naive, plugins=[plugin])
-    if ctx.info.setting == "class_il":
-        policy = ClassBalancedBuffer(max_size=size, adaptive_size=True)
-    else:
-        policy = ExperienceBalancedBuffer(max_size=size, adaptive_size=True)
-    return ctx.template(Naive, plugins=[ReplayPlugin(mem_size=size, storage_policy=policy)])
+    return ctx.template(Naive, plugins=[p.replay_plugin(ctx)])

@@ -207,16 +207,17 @@ def test_templates_with_their_own_loader_are_left_alone():
 
 # -- every registered strategy: which path it takes (the table in benchmarks/fastpath/template.py) ------------
 
-SMALL = {"replay": {"mem_size": 20}, "gdumb": {"mem_size": 20}, "icarl": {"memory_size": 20},
+SMALL = {"replay": {"mem_size": 20}, "replay+attn_reg": {"mem_size": 20}, "gdumb": {"mem_size": 20}, "icarl": {"memory_size": 20},
          "der": {"mem_size": 20}, "gem": {"patterns_per_exp": 10}, "agem": {"patterns_per_exp": 10, "sample_size": 8},
          "bic": {"mem_size": 40, "stage_2_epochs": 2},
          "er_aml": {"mem_size": 80, "batch_size_mem": 4}}  # per-class buffers >= batch 16 (pos/neg loaders)
 #: what reads tensors besides the main loaders, once a memory exists (second experience)
-MEMORY = {"replay": "ReplayPlugin replay batches", "bic": "BiCPlugin replay batches", "der": "DER replay_loader",
+MEMORY = {"replay": "ReplayPlugin replay batches", "replay+attn_reg": "ReplayPlugin replay batches",
+          "bic": "BiCPlugin replay batches", "der": "DER replay_loader",
           "er_aml": "ER_AML replay_loader", "agem": "AGEMPlugin memory batches",
           "ewc_avalanche": "EWCPlugin dataset pass",
           "online_ewc_avalanche": "EWCPlugin dataset pass", "gem": "GEMPlugin dataset pass"}
-TRAIN = {"replay": "tensor-replay", "bic": "tensor-replay"}
+TRAIN = {"replay": "tensor-replay", "replay+attn_reg": "tensor-replay", "bic": "tensor-replay"}
 
 
 def test_every_registered_strategy_is_in_the_path_table():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from benchmarks.config.depth import depth_problems
@@ -95,7 +96,24 @@ class SuiteExpander:
         specs = []
         for strategy in names:
             specs += self._runs(sname, entry, sparams, model, strategy, table, meta, variants, seeds, where)
-        return specs
+        diagnostics = self._diagnostics(table.get("diagnostics", False), model, where)
+        return [replace(s, diagnostics=diagnostics) for s in specs] if diagnostics is not None else specs
+
+    def _diagnostics(self, value: Any, model: tuple[str, Any], where: str) -> dict[str, Any] | None:
+        """``diagnostics = true | false | {options}`` -> the options of benchmarks/diagnostics, or None."""
+        from benchmarks.diagnostics.params import DiagnosticsParams
+
+        if value is False:
+            return None
+        if value is not True and not isinstance(value, Mapping):
+            self.errors.append(f"{where}: diagnostics must be true, false or a table of options, got {value!r}")
+            return None
+        if not self.models.get(model[0]).meta.get("transformer"):
+            self.errors.append(f"{where}: diagnostics = true needs a Transformer model (vit, text_transformer, "
+                               f"minilm), not {model[0]!r}; remove it or change the model")
+            return None
+        params = build(DiagnosticsParams, {} if value is True else value, f"{where} diagnostics", self.errors)
+        return None if params is None else to_dict(params)
 
     def _list(self, table: Mapping[str, Any], key: str, item: type, default: tuple, where: str) -> tuple:
         """``table[key]`` checked to be a list of ``item`` (default when absent; () when invalid)."""

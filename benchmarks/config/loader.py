@@ -8,7 +8,8 @@ Layout of a suite file (see benchmarks/suites/*.toml):
     [variants.<name>]               a named variant: strategy = "<registered>", hparams = {...}, train = {...}
     [scenarios.<name>]              scenario = "<registered>" (default: <name>), its params as keys, and
                                     optional strategies, seeds, train = {...}, model = {name = ..., ...},
-                                    hparams.<strategy> = {...}
+                                    hparams.<strategy> = {...}, diagnostics = true | {...}
+                                    (per-layer diagnostics of a Transformer: benchmarks/diagnostics)
 
 Precedence of hyper-parameters: strategy defaults < per-setting defaults of the registry
 < [hparams.X] < [variants.V].hparams < [scenarios.S.hparams.X|V] ; ``--set a.b=v`` edits the TOML first.

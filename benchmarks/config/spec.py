@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-_SCENARIO_RESERVED = {"scenario", "strategies", "seeds", "train", "model", "hparams"}
+_SCENARIO_RESERVED = {"scenario", "strategies", "seeds", "train", "model", "hparams", "diagnostics"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class RunSpec:
     model: dict[str, Any] = field(hash=False)  # {"name": ..., **params}
     strategy_params: dict[str, Any] = field(hash=False)
     train: dict[str, Any] = field(hash=False)
+    diagnostics: dict[str, Any] | None = field(default=None, hash=False)  # benchmarks/diagnostics params
 
     def config(self) -> dict[str, Any]:
         """The resolved config as written into the results file."""
@@ -73,6 +74,7 @@ class RunSpec:
             "train": dict(self.train),
             "seed": self.seed,
             "device": self.device,
+            **({"diagnostics": dict(self.diagnostics)} if self.diagnostics is not None else {}),
         }
 
     @property

@@ -59,6 +59,7 @@ class RunState:
     cache_fill: float = 0.0  # seconds filling frozen-feature caches, kept out of train/eval times
     device: str = "cpu"
     data_path: str | None = None
+    diagnostics: dict[str, Any] | None = None  # benchmarks/diagnostics, when the scenario asks for it
 
 
 def _build(spec: RunSpec, device):
@@ -93,6 +94,7 @@ def _tuples(d: dict[str, Any]) -> dict[str, Any]:
 
 def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
     """The experiment loop; fills ``state`` as it goes so a failure keeps finished rows."""
+    from benchmarks.diagnostics.tracker import start_diagnostics
     from benchmarks.engine.evaluation import accuracy_row
     from benchmarks.engine.memory import extra_state, replay_memory
 
@@ -102,6 +104,7 @@ def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
     scenario, strategy = _build(spec, device)
     bench, T = scenario.benchmark, scenario.info.n_experiences
     state.initial, _ = _timed(state, _initial_accuracy, strategy, bench, scenario.info)
+    diagnostics = start_diagnostics(spec, bench, strategy.model)
     seed_everything(spec.seed + 1)  # data order
     for i, experience in enumerate(bench.train_stream):
         state.experience = i
@@ -110,6 +113,8 @@ def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
         results, seconds = _timed(state, strategy.eval, bench.test_stream)
         state.rows.append(accuracy_row(results, T))
         state.eval_time.append(seconds)
+        if diagnostics is not None:
+            state.diagnostics = diagnostics.after_experience(strategy.model)
     state.memory = replay_memory(strategy, scenario.info, len(experience.dataset))
     state.extra_state = extra_state(strategy)
     state.data_path = getattr(strategy, "data_path", None)  # which loader fed training (fastdata table)
@@ -258,6 +263,7 @@ def _result(spec: RunSpec, state: RunState, error: dict | None, started: float) 
         "replay_memory": state.memory,
         "extra_state": state.extra_state,
         "data_path": state.data_path,
+        **({"diagnostics": state.diagnostics} if state.diagnostics is not None else {}),
         "config": spec.config(),
         "seeds": {"global": spec.seed, "class_order": spec.seed, "model_init": spec.seed, "data_order": spec.seed + 1},
         "provenance": provenance(state.device, started),

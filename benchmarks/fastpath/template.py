@@ -58,6 +58,8 @@ icarl                   tensor: iCaRL concatenates exemplars to adapted_dataset 
                         experience, over the memory)
 pnn                     tensor (PNNStrategy is a SupervisedTemplate)
 attn_reg                tensor (the plugin reads attention maps of the current batch only)
+replay+attn_reg         tensor-replay as replay; the attention plugin reads the mixed batch's maps
+lwf+attn_reg            tensor (both plugins read the current batch only)
 feature_replay,         tensor for the current data; the replayed memory is hidden states the
 feature_replay+attn_reg plugin stores as tensors itself; filling it encodes the chosen samples
                         through a per-sample loader once per experience

@@ -31,6 +31,17 @@ Stable keys that scripts (and the report) rely on, schema version 1:
                     strategies that store no data (EWC/SI/MAS importances and anchors, L2's anchor,
                     LwF's previous model); 0 for the others
     data_path       which loader fed training (see the table in benchmarks/fastpath/template.py) or null
+    diagnostics     only for scenarios with ``diagnostics = true`` (Transformers; benchmarks/diagnostics):
+                    {"blocks": n_layers B, "frozen_below": int | null,
+                     "probe_accuracy": [i][b][j]  ridge-probe accuracy of block b's pooled output on
+                                      experience j (fit on a train subsample, scored on a test subsample,
+                                      over j's classes) after training experience i; null for j > i,
+                     "attention_kl":  [i][b][j]  mean KL(A_after_j || A_after_i) of block b's attention
+                                      maps on a fixed drift set; null for j > i,
+                     "cka":           [i][b][j]  linear CKA of block b's representations after i and
+                                      after j on the drift set (1 = unchanged); null for j > i,
+                     "samples": {"fit": [per j], "test": [per j], "drift": int},
+                     "setup_s": float, "time_s": [seconds per experience], "params": {...}}
     config          full resolved config {"scenario": {...}, "model": {...}, "strategy": {...},
                     "train": {...}, "seed": int}
     seeds           {"global", "class_order", "model_init", "data_order"}

@@ -4,7 +4,10 @@ After each experience a frozen copy (snapshot) of the model is kept. While train
 both models encode the mini-batch and ``lambda * D(A_old, A_new)`` is added to the loss, where A are
 the attention probabilities (B, H, L, L) of the chosen blocks and heads. Works with any model that
 implements benchmarks/models/transformer_api.py (tiny ViT, text encoders). No effect on the first
-experience (no snapshot yet).
+experience (no snapshot yet). When the model caches its frozen prefix (MiniLM with frozen_layers = k,
+prefix_cache.py) and only blocks >= k are regularised, the maps start from the cached layer-k states
+instead of the input: the same penalty (frozen blocks are shared by model and snapshot) at the cost
+of the trainable blocks only.
 """
 
 from __future__ import annotations
@@ -61,6 +64,27 @@ def attention_distance(
     return per_query.sum() / n_valid
 
 
+def cached_start(model: torch.nn.Module, layers: Sequence[int]) -> int:
+    """k > 0 when the maps of ``layers`` can start from the model's cached layer-k hidden states: the
+    model caches its frozen prefix (MiniLM's ``prefix_cache``, blocks < k frozen) and every chosen
+    block is >= k; else 0 (the maps are read from the input, through every block)."""
+    uses = getattr(model, "uses_prefix_cache", None)
+    if not layers or uses is None or not uses():
+        return 0
+    return model.frozen_below if min(layers) >= model.frozen_below else 0
+
+
+def head_labels(model: torch.nn.Module, n: int, device: torch.device) -> torch.Tensor | None:
+    """Task labels (n,) that let ``decode`` run when only the blocks' outputs are wanted (the logits are
+    discarded): None for a single head; for a multi-head, its first head's label (a snapshot has no
+    head for the task being learned)."""
+    head = getattr(model, "head", None)
+    if head is None or isinstance(head, torch.nn.Linear):
+        return None
+    known = sorted(int(k) for k in getattr(head, "classifiers", {})) or [0]
+    return torch.full((n,), known[0], dtype=torch.long, device=device)
+
+
 class AttentionRegPlugin(SupervisedPlugin):
     """Adds ``lambda * mean over chosen blocks of attention_distance(A_snapshot, A_model)`` to the loss.
 
@@ -89,8 +113,14 @@ class AttentionRegPlugin(SupervisedPlugin):
     def _maps(self, model: torch.nn.Module, x: torch.Tensor):
         """(attention maps of the chosen blocks, each (B, H', L, L), and the (B, L) mask)."""
         upto = max(self.layers) + 1 if self.layers else None  # stop after the last chosen block
+        k = cached_start(model, self.layers)
         with eval_mode(model):
-            out = model.encode(x, upto=upto, output_attentions=True)
+            if k:  # from the cached layer-k states (trimmed: L' <= L, same KL), blocks >= k only
+                hidden, mask = model.prefix_cache.hidden(model, x)
+                _, out = model.decode(hidden, mask, start=k, task_labels=head_labels(model, len(x), x.device),
+                                      output_attentions=True)
+            else:
+                out = model.encode(x, upto=upto, output_attentions=True)
         maps = [a for a, i in zip(out.attentions, out.layers) if not self.layers or i in self.layers]
         if self.heads:
             maps = [a[:, list(self.heads)] for a in maps]
