@@ -14,6 +14,7 @@ from strategies import (  # noqa: F401  (each module registers itself)
     gem,
     icarl,
     joint,
+    l1,
     l2,
     lwf,
     mas,

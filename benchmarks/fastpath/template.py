@@ -25,7 +25,7 @@ cumulative, joint       tensor: the concatenated dataset is materialised once pe
                         joint's ResetModelPlugin touches only the model
 ewc, online_ewc         tensor; the Fisher pass after each experience reads tensors too
                         (EWCPlugin.compute_importances gets a TensorItems dataset: same order)
-si, l2, lwf             tensor (these plugins read no data)
+si, l1, l2, lwf         tensor (these plugins read no data)
 mas                     tensor for training; MAS's importance pass keeps one per-sample pass
                         per experience (it reads ``strategy.experience.dataset`` itself:
                         no argument to substitute without copying Avalanche code)
