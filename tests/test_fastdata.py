@@ -212,10 +212,12 @@ SMALL = {"replay": {"mem_size": 20}, "gdumb": {"mem_size": 20}, "icarl": {"memor
          "bic": {"mem_size": 40, "stage_2_epochs": 2},
          "er_aml": {"mem_size": 80, "batch_size_mem": 4}}  # per-class buffers >= batch 16 (pos/neg loaders)
 #: what reads tensors besides the main loaders, once a memory exists (second experience)
-MEMORY = {"replay": "ReplayPlugin replay batches", "bic": "BiCPlugin replay batches", "der": "DER replay_loader",
+MEMORY = {"replay": "ReplayPlugin replay batches", "replay_herding": "ReplayPlugin replay batches",
+          "replay_centroid": "ReplayPlugin replay batches", "bic": "BiCPlugin replay batches", "der": "DER replay_loader",
           "er_aml": "ER_AML replay_loader", "agem": "AGEMPlugin memory batches",
           "ewc": "EWCPlugin dataset pass", "online_ewc": "EWCPlugin dataset pass", "gem": "GEMPlugin dataset pass"}
-TRAIN = {"replay": "tensor-replay", "bic": "tensor-replay"}
+TRAIN = {"replay": "tensor-replay", "bic": "tensor-replay", "replay_herding": "tensor-replay",
+         "replay_centroid": "tensor-replay"}
 
 
 def test_every_registered_strategy_is_in_the_path_table():

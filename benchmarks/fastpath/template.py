@@ -32,6 +32,9 @@ mas                     tensor for training; MAS's importance pass keeps one per
 replay                  tensor-replay: ReplayDataLoader -> GroupBatches (batch_size
                         current + batch_size_mem buffer samples, buffer oversampled); stays on
                         Avalanche's loader if task_balanced_dataloader=True or for a subclass
+replay_herding,         tensor-replay as replay; choosing the samples (ParametricBuffer's
+replay_centroid         selection strategy) reads features through a per-sample loader over
+                        each group once per experience
 bic                     tensor-replay as replay (BiCPlugin builds the same ReplayDataLoader);
                         the bias-correction stage keeps its own loader over the small
                         validation memory (a local DataLoader inside BiC's method)
@@ -48,6 +51,8 @@ icarl                   tensor: iCaRL concatenates exemplars to adapted_dataset 
                         exemplar selection and class means keep Avalanche's loaders (once per
                         experience, over the memory)
 pnn                     tensor (PNNStrategy is a SupervisedTemplate)
+lamaml                  tensor (a SupervisedMetaLearningTemplate: same loaders); its reservoir
+                        buffer reads 10 samples a step per sample (Avalanche's Buffer)
 attn_reg                tensor (the plugin reads attention maps of the current batch only)
 feature_replay,         tensor for the current data; the replayed memory is hidden states the
 feature_replay+attn_reg plugin stores as tensors itself; filling it encodes the chosen samples
