@@ -20,6 +20,7 @@ from strategies import (  # noqa: F401  (each module registers itself)
     lamaml,
     lwf,
     mas,
+    modular_lora,
     naive,
     online_ewc,
     pnn,

@@ -111,3 +111,60 @@ def test_trainable_view_hides_frozen_parameters():
     assert [n for n, _ in view.named_parameters()] == ["inner.1.weight", "inner.1.bias"]
     out = torch.func.functional_call(view, {"inner.1.bias": torch.zeros(2)}, (torch.ones(1, 2),))
     assert torch.allclose(out, model[1].weight @ model[0](torch.ones(2)))
+
+
+# -- modular_lora (strategies/modular_lora.py, strategies/plugins/lora_modules.py) ---------------------
+def _trained_modular(setting: str):
+    """(strategy, test stream) after both experiences of the tiny stream on the ViT, plus exp0's
+    logits on a test batch recorded right after experience 0."""
+    from benchmarks.engine.runner import _build
+
+    (spec,) = tiny_specs(["modular_lora"], scenario=f"synthetic_{setting}", model={"name": "vit"})
+    scenario, strategy = _build(spec, torch.device("cpu"))
+    bench = scenario.benchmark
+    x = torch.stack([bench.test_stream[0].dataset[i][0] for i in range(8)])
+    strategy.train(bench.train_stream[0])
+    model = strategy.model.eval()
+    with torch.no_grad():
+        first = model.module_logits("exp0", x)
+    strategy.train(bench.train_stream[1])
+    return strategy, x, first
+
+
+def test_modular_lora_adds_a_peft_module_per_experience_and_keeps_the_old_one():
+    from strategies.plugins.lora_modules import lora_layers
+
+    strategy, x, first = _trained_modular("class_il")
+    model = strategy.model.eval()
+    layers = lora_layers(model.backbone)
+    assert layers and all(set(layer.lora_A) == {"exp0", "exp1"} for layer in layers)
+    assert all(layer.lora_B["exp0"].weight.abs().sum() > 0 for layer in layers)  # LoRA B starts at 0: it trained
+    assert all(not p.requires_grad for n, p in model.backbone.named_parameters() if "lora_" not in n)
+    with torch.no_grad():
+        assert torch.equal(model.module_logits("exp0", x), first)  # training exp1 left module 0 as it was
+    lora = sum(p.numel() for layer in layers for p in [*layer.lora_A["exp0"].parameters(),
+                                                        *layer.lora_B["exp0"].parameters()])
+    r, d_in, d_out = 8, layers[0].in_features, layers[0].out_features
+    assert lora == len(layers) * r * (d_in + d_out)  # A: r x D_in, B: D_out x r
+    d = model.heads["exp0"].in_features
+    assert strategy.added_parameters == [lora + 2 * d + 2] * 2  # + a head of 2 classes
+
+
+def test_modular_lora_routes_by_confidence_without_reading_task_labels():
+    strategy, x, _ = _trained_modular("class_il")
+    model = strategy.model.eval()
+    with torch.no_grad():
+        out = model(x, torch.full((len(x),), 7))
+        assert torch.equal(out, model(x, None))
+        conf = torch.stack([model.module_logits(n, x).softmax(-1).amax(-1) for n in ("exp0", "exp1")])
+    shown = (out > -1e3).nonzero()[:, 1].view(len(x), 2)  # the 2 classes of the chosen module
+    expected = torch.stack([model.classes[f"exp{int(i)}"] for i in conf.argmax(0)])
+    assert torch.equal(shown, expected)
+
+
+def test_modular_lora_uses_the_task_label_in_task_il():
+    strategy, x, _ = _trained_modular("task_il")
+    model = strategy.model.eval()
+    with torch.no_grad():
+        by_task = model(x, torch.ones(len(x), dtype=torch.long))
+        assert torch.equal(by_task[:, model.classes["exp1"]], model.module_logits("exp1", x))
