@@ -13,6 +13,11 @@ experience in task- and domain-IL, where every pair is relabelled 0/1), with the
 the same replay loader, so ``replay`` (random, class-balanced reservoir) is the random-selection
 baseline at equal memory. Features are the model's pooled ``features(x)`` at the end of each
 experience, computed again for the kept samples when a group is shrunk (as Avalanche does).
+
+Cost: Avalanche's herding orders the whole group (N greedy steps over N candidates, O(N^2 D)), not
+just the samples kept: negligible for CLINC150's 100 utterances per intent, minutes per class for
+split-MNIST's ~6,000 images per class (a run on 50% of split-MNIST had not finished after 20 min
+on the shared, loaded 2-core machine).
 """
 
 from dataclasses import dataclass

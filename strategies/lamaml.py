@@ -69,13 +69,18 @@ class TrainableView(nn.Module):
 
 
 def _lamaml_class(base: type) -> type:
-    """LaMAML whose forward (metrics after each step, evaluation) passes task labels and whose inner
+    """LaMAML whose forward (metrics after each step, evaluation) passes task labels, whose buffer is
+    shown as ``storage_policy`` (so results count its samples) and whose inner
     loop skips empty chunks (ceil(B / n) chunks of a batch of B leave the last ones empty, e.g. B = 16,
     n = 5: a multi-head model's output on no sample has no gradient and Avalanche's code fails)."""
 
     class LaMAMLFixed(base):
         def forward(self):
             return self.model(self.mb_x, self.mb_task_id)
+
+        @property
+        def storage_policy(self):  # the reservoir buffer, where the run's memory accounting looks
+            return self.buffer.storage_policy
 
         def inner_update_step(self, fast_params, x, y, t):
             return fast_params if len(x) == 0 else super().inner_update_step(fast_params, x, y, t)

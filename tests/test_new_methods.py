@@ -81,6 +81,7 @@ def test_herding_replay_matches_the_class_mean_better_than_random_picks():
 
 # -- La-MAML (strategies/lamaml.py) -------------------------------------------------------------------
 def test_lamaml_keeps_initial_weights_learns_its_rates_and_fills_its_buffer():
+    from benchmarks.engine.memory import replay_memory
     from benchmarks.engine.runner import _build
 
     (naive_spec,) = tiny_specs(["naive"], model={"name": "mlp"})
@@ -95,6 +96,7 @@ def test_lamaml_keeps_initial_weights_learns_its_rates_and_fills_its_buffer():
     assert len(alphas) == sum(p.numel() for p in strategy.model.inner.parameters())
     assert not torch.allclose(alphas, torch.full_like(alphas, 0.1))  # learning rates were meta-learned
     assert len(strategy.buffer) == 20
+    assert replay_memory(strategy, sample_bytes=4)["samples"] == 20
     assert any(not torch.equal(initial[k], v) for k, v in strategy.model.inner.state_dict().items())
 
 
