@@ -170,3 +170,33 @@ def test_modular_lora_uses_the_task_label_in_task_il():
     with torch.no_grad():
         by_task = model(x, torch.ones(len(x), dtype=torch.long))
         assert torch.equal(by_task[:, model.classes["exp1"]], model.module_logits("exp1", x))
+
+
+def test_modular_lora_on_a_tiny_bert_adapts_query_and_value_of_the_fine_tuned_blocks_only():
+    from peft import LoraConfig
+    from transformers import BertConfig, BertModel
+
+    from benchmarks.core import ScenarioInfo
+    from benchmarks.models.minilm import MiniLM, MiniLMParams
+    from strategies.modular_lora import ModularLoRAParams, _targets
+    from strategies.plugins.lora_modules import ModularLoRA, lora_layers
+
+    torch.manual_seed(0)
+    bert = BertModel(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                intermediate_size=64, attn_implementation="eager"), add_pooling_layer=False)
+    info = ScenarioInfo(name="tiny", family="split_text", setting="class_il", n_experiences=2, n_outputs=4,
+                        input_shape=(2, 6), modality="text", classes_per_experience=((0, 1), (2, 3)), sample_bytes=96)
+    backbone = MiniLM(bert, MiniLMParams(frozen_layers=1), info)  # block 0 frozen (cached), block 1 tuned
+    assert _targets(backbone, ModularLoRAParams()) == ["query", "value"]
+    model = ModularLoRA(backbone, 4, LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"]),
+                        route_by_task=False)
+    added = model.add_module_for("exp0", torch.tensor([0, 1]), task=0)
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert names and all(".layer.1." in n and "lora_" in n or n.startswith("heads.exp0.") for n in names)
+    assert backbone.uses_prefix_cache()  # blocks < 1 untouched: their cached states stay exact
+    assert len(lora_layers(backbone)) == 2 and added == 2 * 4 * (32 + 32) + 32 * 2 + 2
+    x = torch.stack([torch.randint(1, 50, (3, 6)), torch.ones(3, 6, dtype=torch.long)], dim=1)  # (B, 2, L)
+    out = model.train()(x)
+    assert out.shape == (3, 4) and (out[:, 2:] == -1e4).all()
+    out[:, :2].sum().backward()
+    assert all(p.grad is not None for n, p in model.named_parameters() if p.requires_grad)
