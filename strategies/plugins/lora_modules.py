@@ -88,22 +88,30 @@ class ModularLoRA(nn.Module):
     def route(self, x: torch.Tensor, task_labels: torch.Tensor | None) -> list[str | None]:
         """Module name per sample: the current module while training, else by task label or confidence
         (None for a task with no module yet: its logits stay MASKED)."""
-        names = list(self.heads)
         if self.training and self.current is not None:
             return [self.current] * len(x)
         if self.route_by_task:
             return [self.module_of_task.get(int(t)) for t in task_labels]  # None: task not trained yet
-        with torch.no_grad():  # (K, B): max softmax probability of each module
-            conf = torch.stack([self.module_logits(n, x).softmax(-1).amax(-1) for n in names])
-        return [names[int(i)] for i in conf.argmax(0)]
+        return self._most_confident(x)[0]
+
+    def _most_confident(self, x: torch.Tensor) -> tuple[list[str], dict[str, torch.Tensor]]:
+        """Per sample the module with the highest max softmax probability, and every module's logits."""
+        logits = {n: self.module_logits(n, x) for n in self.heads}  # name -> (B, C_m)
+        conf = torch.stack([z.softmax(-1).amax(-1) for z in logits.values()])  # (K, B)
+        names = list(logits)
+        return [names[int(i)] for i in conf.argmax(0)], logits
 
     def forward(self, x: torch.Tensor, task_labels: torch.Tensor | None = None) -> torch.Tensor:
         if not self.heads:
             raise RuntimeError("ModularLoRA has no module yet: add_module_for runs before the first experience")
-        chosen = self.route(x, task_labels)
+        if self.training or self.route_by_task:
+            chosen, logits = self.route(x, task_labels), {}
+        else:  # the K passes that choose also give the logits: no extra pass
+            chosen, logits = self._most_confident(x)
         out = x.new_full((len(x), self.n_outputs), MASKED, dtype=torch.float32)
         for name in dict.fromkeys(c for c in chosen if c is not None):
             idx = torch.tensor([i for i, c in enumerate(chosen) if c == name], device=x.device)
-            out[idx] = self._scatter(name, self.module_logits(name, x[idx])).to(out.dtype)
+            z = logits[name][idx] if name in logits else self.module_logits(name, x[idx])
+            out[idx] = self._scatter(name, z).to(out.dtype)
         self._activate(self.current)
         return out
