@@ -200,3 +200,10 @@ def test_modular_lora_on_a_tiny_bert_adapts_query_and_value_of_the_fine_tuned_bl
     assert out.shape == (3, 4) and (out[:, 2:] == -1e4).all()
     out[:, :2].sum().backward()
     assert all(p.grad is not None for n, p in model.named_parameters() if p.requires_grad)
+
+
+def test_modular_lora_is_refused_on_a_model_without_transformer_blocks_before_training():
+    from benchmarks.core.typed import ConfigError
+
+    with pytest.raises(ConfigError, match="modular_lora.*needs a Transformer"):
+        tiny_specs(["modular_lora"], model={"name": "mlp"})
