@@ -213,11 +213,13 @@ SMALL = {"replay": {"mem_size": 20}, "replay+attn_reg": {"mem_size": 20}, "gdumb
          "er_aml": {"mem_size": 80, "batch_size_mem": 4}}  # per-class buffers >= batch 16 (pos/neg loaders)
 #: what reads tensors besides the main loaders, once a memory exists (second experience)
 MEMORY = {"replay": "ReplayPlugin replay batches", "replay+attn_reg": "ReplayPlugin replay batches",
+          "replay_herding": "ReplayPlugin replay batches", "replay_centroid": "ReplayPlugin replay batches",
           "bic": "BiCPlugin replay batches", "der": "DER replay_loader",
           "er_aml": "ER_AML replay_loader", "agem": "AGEMPlugin memory batches",
           "ewc_avalanche": "EWCPlugin dataset pass",
           "online_ewc_avalanche": "EWCPlugin dataset pass", "gem": "GEMPlugin dataset pass"}
-TRAIN = {"replay": "tensor-replay", "replay+attn_reg": "tensor-replay", "bic": "tensor-replay"}
+TRAIN = {"replay": "tensor-replay", "replay+attn_reg": "tensor-replay", "bic": "tensor-replay",
+         "replay_herding": "tensor-replay", "replay_centroid": "tensor-replay"}
 
 
 def test_every_registered_strategy_is_in_the_path_table():

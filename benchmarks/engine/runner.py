@@ -56,6 +56,7 @@ class RunState:
     experience: int = -1  # experience being trained (-1 = setup)
     memory: dict[str, int] = field(default_factory=lambda: {"samples": 0, "bytes": 0})
     extra_state: dict[str, int] = field(default_factory=lambda: {"parameters": 0, "bytes": 0})
+    added_parameters: list[int] | None = None  # per experience, for strategies that grow the model
     cache_fill: float = 0.0  # seconds filling frozen-feature caches, kept out of train/eval times
     device: str = "cpu"
     data_path: str | None = None
@@ -117,6 +118,8 @@ def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
             state.diagnostics = diagnostics.after_experience(strategy.model)
     state.memory = replay_memory(strategy, scenario.info, len(experience.dataset))
     state.extra_state = extra_state(strategy)
+    added = getattr(strategy, "added_parameters", None)  # e.g. modular_lora: a module per experience
+    state.added_parameters = None if added is None else [int(n) for n in added]
     state.data_path = getattr(strategy, "data_path", None)  # which loader fed training (fastdata table)
 
 
@@ -262,6 +265,7 @@ def _result(spec: RunSpec, state: RunState, error: dict | None, started: float) 
         "peak_memory_mb": _peak_memory(state.device),
         "replay_memory": state.memory,
         "extra_state": state.extra_state,
+        **({"added_parameters": state.added_parameters} if state.added_parameters is not None else {}),
         "data_path": state.data_path,
         **({"diagnostics": state.diagnostics} if state.diagnostics is not None else {}),
         "config": spec.config(),

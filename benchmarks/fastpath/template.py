@@ -26,7 +26,7 @@ cumulative, joint       tensor: the concatenated dataset is materialised once pe
 ewc, online_ewc, mas    tensor; the importance pass after each experience (per-sample Fisher,
                         MAS gradients) reads the experience's tensors through
                         ``FastDataMixin.dataset_tensors`` (a DataLoader without the fast path)
-si, l2                  tensor (these plugins read no data)
+si, l1, l2              tensor (these plugins read no data)
 ewc_avalanche,          tensor; EWCPlugin.compute_importances gets a TensorItems dataset (same
 online_ewc_avalanche    order) for its Fisher pass after each experience
 si_avalanche, lwf       tensor (these plugins read no data either)
@@ -38,6 +38,9 @@ replay                  tensor-replay: ReplayDataLoader -> GroupBatches (batch_s
                         Avalanche's loader if task_balanced_dataloader=True or for a subclass;
                         mode "concat": tensor (memory concatenated to adapted_dataset; the
                         plugin's plain shuffled DataLoader over it -> TensorBatches)
+replay_herding,         tensor-replay as replay; choosing the samples (ParametricBuffer's
+replay_centroid         selection strategy) reads features through a per-sample loader over
+                        each group once per experience
 bic                     tensor-replay as replay (BiCPlugin builds the same ReplayDataLoader);
                         the bias-correction stage keeps its own loader over the small
                         validation memory (a local DataLoader inside BiC's method)
@@ -57,6 +60,9 @@ icarl                   tensor: iCaRL concatenates exemplars to adapted_dataset 
                         exemplar selection and class means keep Avalanche's loaders (once per
                         experience, over the memory)
 pnn                     tensor (PNNStrategy is a SupervisedTemplate)
+modular_lora            tensor (a Naive template over the ModularLoRA wrapper model)
+lamaml                  tensor (a SupervisedMetaLearningTemplate: same loaders); its reservoir
+                        buffer reads 10 samples a step per sample (Avalanche's Buffer)
 attn_reg                tensor (the plugin reads attention maps of the current batch only)
 replay+attn_reg         tensor-replay as replay; the attention plugin reads the mixed batch's maps
 lwf+attn_reg            tensor (both plugins read the current batch only)
