@@ -27,7 +27,7 @@ bench: setup
 quick:
 	$(MAKE) bench SUITE=quick
 
-# `make hsu2018 SEEDS=10` runs seeds 0..9 (default: the suite's 3); ARGS="--set ..." still applies.
+# `make hsu2018 SEEDS=10` runs seeds 0..9 (default: the suite's 5); ARGS="--set ..." still applies.
 hsu2018:
 	$(MAKE) bench SUITE=hsu2018 ARGS='$(ARGS) $(if $(SEEDS),--set suite.seeds=[$(shell seq -s, 0 $$(($(SEEDS)-1)))])'
 
