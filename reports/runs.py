@@ -52,6 +52,8 @@ class Run:
     error: dict[str, Any] | None
     provenance: dict[str, Any] = field(default_factory=dict)
     mismatches: tuple[str, ...] = ()
+    eval_time_s: float = math.nan  # evaluation wall seconds, summed over experiences
+    cpu_time_s: float = math.nan  # CPU seconds of the run (NaN: not recorded, older files)
     added_parameters: float = math.nan  # parameters added over all experiences; NaN = not recorded
     added_per_experience: float = math.nan  # their mean per experience; NaN = not recorded
 
@@ -145,6 +147,8 @@ def parse_run(data: dict[str, Any], path: Path) -> Run:
         error=error,
         provenance=dict(data.get("provenance") or {}),
         mismatches=tuple(metric_mismatches(data.get("metrics"), metrics)) if status == "ok" else (),
+        eval_time_s=_total(data.get("eval_time_s")),
+        cpu_time_s=_number(data.get("cpu_time_s")),
         added_parameters=added,
         added_per_experience=per_experience,
     )

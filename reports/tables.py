@@ -138,6 +138,8 @@ CSV_COSTS = {
     "memory_bytes": "replay_memory_bytes",
     "memory_samples": "replay_memory_samples",
     "total_time_s": "total_time_s",
+    "eval_time_s": "eval_time_s",
+    "cpu_time_s": "cpu_time_s",
     "added_parameters": "added_parameters",
     "added_per_experience": "added_parameters_per_experience",
 }

@@ -1,5 +1,6 @@
-"""The report's added-parameter costs (results key ``added_parameters``): table columns, summary.csv and
-the cost figure's panel, on hand-made results files. No torch."""
+"""The report's costs on hand-made results files: added parameters (results key ``added_parameters``)
+in the table columns, summary.csv and the cost figure's panel; the per-run cost summary
+(reports/run_costs.py). No torch."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from reports.aggregate import aggregate
 from reports.document import plain
 from reports.figures import count_label, plot_cost
 from reports.labels import strategy_display
+from reports.run_costs import budget_lines, cost_table, main
 from reports.runs import load_runs
 from reports.tables import ADDED_COLUMNS, COLUMNS, columns_for, summary_table
 
@@ -112,3 +114,44 @@ def test_cost_figure_without_records_has_no_added_panel(scenarios):
 @pytest.mark.parametrize("value, text", [(18063, "18.1k"), (2.5e6, "2.5M"), (950, "950"), (0, "0")])
 def test_count_label(value, text):
     assert count_label(value) == text
+
+
+# -- per-run cost summary (reports/run_costs.py) ------------------------------------------------------
+@pytest.fixture(scope="module")
+def timed(tmp_path_factory) -> Path:
+    """replay: 2 runs with CPU seconds recorded; naive: 1 run without (an older file); 1 failed lwf run."""
+    folder = tmp_path_factory.mktemp("timed")
+    for seed, (wall, cpu) in enumerate([(100.0, 80.0), (140.0, 100.0)]):
+        write(folder, make_run(SCENARIO, "class_il", "replay", seed, make_matrix(seed, 0.9), total_time_s=wall,
+                               cpu_time_s=cpu, eval_time_s=[2.0] * T, cache_fill_s=5.0 * seed))
+    write(folder, make_run(SCENARIO, "class_il", "naive", 0, make_matrix(0, 0.3), total_time_s=60.0))
+    error = {"type": "RuntimeError", "message": "boom", "traceback": "...", "experience": 1}
+    write(folder, make_run(SCENARIO, "class_il", "lwf", 0, make_matrix(0, 0.5)[:1], status="failed", error=error,
+                           total_time_s=30.0, cpu_time_s=20.0, metrics={}))
+    return folder
+
+
+def test_cost_table_gives_per_run_means_and_dashes_for_what_was_not_recorded(timed):
+    table = cost_table(aggregate(load_runs(timed)))
+    assert table.header[2:] == ("Runs ok", "Failed", "Wall (s)", "Train (s)", "Eval (s)", "Cache fill (s)", "CPU (s)")
+    rows = {row[1]: row[2:] for row in table.rows}
+    replay, naive, lwf = (rows[plain(strategy_display(s))] for s in ("replay", "naive", "lwf"))
+    assert replay == ("2", "0", "120.0", "6.0", "8.0", "2.5", "90.0")  # train: T x (1 + seed) = 4, 8
+    assert naive[4] == "0.4" and naive[-1] == "—"  # make_run's eval 0.1 x T; CPU not recorded: not 0
+    assert lwf[:3] == ("0", "1", "30.0") and lwf[-1] == "20.0"  # a failed run's time still counts
+
+
+def test_budget_lines_sum_every_run_and_judge_the_budget(timed):
+    runs = load_runs(timed)
+    lines = budget_lines(runs, jobs=2, budget_minutes=2.5)
+    assert lines[0] == "4 runs: wall 5.5 min in all (serial), CPU 3.3 min."  # 330 s, 200 s
+    assert lines[1] == "With --jobs 2: at least 2.8 min of wall time."
+    assert lines[2].startswith("Budget 2.5 min: exceeded")
+    assert budget_lines(runs, jobs=3, budget_minutes=2.5)[2].startswith("Budget 2.5 min: fits")
+
+
+def test_run_costs_command(timed, tmp_path, capsys):
+    assert main([str(timed), "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "| CPU (s) |" in out and "at least 2.8 min" in out
+    assert main([str(tmp_path / "missing")]) == 2
