@@ -21,7 +21,8 @@ from reports.stats import Summary, summarize
 __all__ = ["COST_KEYS", "ScenarioResult", "StrategyResult", "aggregate"]
 
 #: per-run cost quantities aggregated next to the metrics (Run attribute names)
-COST_KEYS = ("train_time_s", "cache_fill_s", "memory_bytes", "memory_samples", "total_time_s")
+COST_KEYS = ("train_time_s", "cache_fill_s", "memory_bytes", "memory_samples", "total_time_s",
+             "eval_time_s", "cpu_time_s", "added_parameters", "added_per_experience")
 
 
 @dataclass(frozen=True)

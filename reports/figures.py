@@ -25,6 +25,7 @@ __all__ = [
     "FIGURE_KINDS",
     "FigureFiles",
     "bytes_label",
+    "count_label",
     "plot_accuracy_curves",
     "plot_cost",
     "plot_final_bars",
@@ -276,8 +277,32 @@ def _log_memory_panel(ax, rows: list[StrategyResult], empty: str) -> None:
     ax.set_xlabel("Stored past data (bytes, log scale)")
 
 
+def count_label(value: float, _pos: object = None) -> str:
+    """A parameter count with a decimal suffix: 18063 -> "18.1k", 2.5e6 -> "2.5M"."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{unit}"
+    return f"{value:.3g}"
+
+
+def _added_panel(ax, rows: list[StrategyResult]) -> None:
+    """Final ACC against the parameters a strategy added over all experiences (results key
+    ``added_parameters``), linear from 0; only strategies that record it are drawn."""
+    _cost_limits(ax, rows, "added_parameters", 1.0)
+    for s in rows:
+        _point(ax, s, s.stats["added_parameters"].mean, s.stats["added_parameters"].std)
+    ax.xaxis.set_major_formatter(FuncFormatter(count_label))
+    ax.set_xlabel("Parameters added, all experiences")
+
+
+def _adds_parameters(s: StrategyResult) -> bool:
+    """True when the strategy records added parameters and has an ACC to plot against them."""
+    return not (math.isnan(s.stats["added_parameters"].mean) or math.isnan(s.stats["average_accuracy"].mean))
+
+
 def plot_cost(sc: ScenarioResult) -> Figure:
-    """Final ACC against training time and against the bytes of past data kept (log axis).
+    """Final ACC against training time, against the bytes of past data kept (log axis) and, when some
+    strategy records it, against the parameters it added.
 
     Strategies that store nothing get their own narrow panel: 0 has no place on a log axis, and a
     linear axis squashes buffers of a few MB against 0 next to a joint learner's whole data set.
@@ -285,14 +310,18 @@ def plot_cost(sc: ScenarioResult) -> Figure:
     rows = list(sc.with_results)
     none = [s for s in rows if _memory(s) == 0]
     stored = [s for s in rows if _memory(s) > 0]
-    ratios = [4.0] + ([0.9] if none else []) + [3.6]
-    fig = Figure(figsize=(11.5, 4.6), layout="constrained")
+    adding = [s for s in rows if _adds_parameters(s)]
+    ratios = [4.0] + ([0.9] if none else []) + [3.6] + ([3.6] if adding else [])
+    fig = Figure(figsize=(11.5 + (4.5 if adding else 0.0), 4.6), layout="constrained")
     axes = fig.subplots(1, len(ratios), sharey=True, gridspec_kw={"width_ratios": ratios})
     _time_panel(axes[0], rows)
     if none:
         _none_panel(axes[1], none)
+    if adding:
+        _added_panel(axes[-1], adding)
     recorded = any(not math.isnan(_memory(s)) for s in rows)
-    _log_memory_panel(axes[-1], stored, "no strategy stores past data" if recorded else "memory not recorded")
+    memory_ax = axes[-2] if adding else axes[-1]
+    _log_memory_panel(memory_ax, stored, "no strategy stores past data" if recorded else "memory not recorded")
     axes[0].set_ylabel("ACC: final average accuracy (%)")
     acc = [100.0 * (s.stats["average_accuracy"].mean - np.nan_to_num(s.stats["average_accuracy"].std)) for s in rows]
     axes[0].set_ylim(_accuracy_floor(acc), 101)

@@ -52,6 +52,10 @@ class Run:
     error: dict[str, Any] | None
     provenance: dict[str, Any] = field(default_factory=dict)
     mismatches: tuple[str, ...] = ()
+    eval_time_s: float = math.nan  # evaluation wall seconds, summed over experiences
+    cpu_time_s: float = math.nan  # CPU seconds of the run (NaN: not recorded, older files)
+    added_parameters: float = math.nan  # parameters added over all experiences; NaN = not recorded
+    added_per_experience: float = math.nan  # their mean per experience; NaN = not recorded
 
 
 def _number(value: Any) -> float:
@@ -110,10 +114,20 @@ def _recompute(data: dict[str, Any]) -> tuple[str, np.ndarray | None, dict[str, 
     return "ok", M, {k: math.nan if v is None else v for k, v in values.items()}, None
 
 
+def _added(values: Any) -> tuple[float, float]:
+    """(total, mean per experience) of the recorded ``added_parameters``; NaN, NaN when the strategy
+    records none (not zero: it may add parameters the runner does not count)."""
+    if not isinstance(values, (list, tuple)) or not values:
+        return math.nan, math.nan
+    total = _total(values)
+    return total, total / len(values)
+
+
 def parse_run(data: dict[str, Any], path: Path) -> Run:
     """Turn one loaded results dict into a Run, recomputing its metrics."""
     status, matrix, metrics, error = _recompute(data)
     memory = data.get("replay_memory") or {}
+    added, per_experience = _added(data.get("added_parameters"))
     return Run(
         path=Path(path),
         scenario=str(data["scenario"]),
@@ -133,6 +147,10 @@ def parse_run(data: dict[str, Any], path: Path) -> Run:
         error=error,
         provenance=dict(data.get("provenance") or {}),
         mismatches=tuple(metric_mismatches(data.get("metrics"), metrics)) if status == "ok" else (),
+        eval_time_s=_total(data.get("eval_time_s")),
+        cpu_time_s=_number(data.get("cpu_time_s")),
+        added_parameters=added,
+        added_per_experience=per_experience,
     )
 
 

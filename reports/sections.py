@@ -42,7 +42,10 @@ CAPTIONS = {
         "ACC against cost, one point per strategy (mean ± 1 standard deviation over seeds). Left: training "
         "time summed over all experiences (s). Right: bytes of past data the strategy stores, in the form "
         "a real buffer keeps it (see Costs under Metric definitions), on a log scale (decimal units, "
-        "1 MB = 10⁶ bytes); strategies that store none sit in the narrow “none” panel."
+        "1 MB = 10⁶ bytes); strategies that store none sit in the narrow “none” panel. Where a "
+        "strategy records the parameters it adds to the model (a module, expert or prompt per "
+        "experience), a last panel places it by their total after the last experience; strategies "
+        "that record none are not drawn there."
     ),
 }
 COSTS = (
@@ -58,11 +61,18 @@ COSTS = (
         "training data of earlier experiences they keep. Model copies and per-parameter weights "
         "(EWC's Fisher, SI/MAS importances, LwF's old model) are not counted."
     ),
+    (
+        "**Added params**: parameters a strategy adds to the model (results key `added_parameters`, "
+        "one count per experience, e.g. modular LoRA's adapter and head per experience), in thousands: "
+        "the total after the last experience and the mean per experience. Shown only for strategies "
+        "that record it (“—” otherwise: not recorded, not zero)."
+    ),
 )
 FILES = (
     (
         "`summary.csv`: one row per (scenario, strategy); metrics as fractions (`_frac_` columns) with "
-        "mean, std and 95% CI half-width (Student t); training time in s, replay memory in bytes"
+        "mean, std and 95% CI half-width (Student t); training time in s, replay memory in bytes, "
+        "parameters added (total and per experience; empty when not recorded)"
     ),
     "`tables.tex`: LaTeX tables (needs `booktabs`)",
     (
@@ -77,7 +87,7 @@ ALT = {
     "curve": "accuracy curves",
     "final": "final accuracy and forgetting bars",
     "matrices": "accuracy matrix heatmaps",
-    "cost": "accuracy versus time and memory",
+    "cost": "accuracy versus time, memory and added parameters",
 }
 
 

@@ -18,6 +18,7 @@ from reports.labels import strategy_display
 from reports.stats import Summary
 
 __all__ = [
+    "ADDED_COLUMNS",
     "CACHE_COLUMN",
     "COLUMNS",
     "CSV_COSTS",
@@ -52,14 +53,26 @@ COLUMNS = (
 )
 #: shown after "Train time" only in scenarios whose runs record a frozen-feature cache fill
 CACHE_COLUMN = Column("cache_fill_s", "Cache fill (s) ↓", r"Cache fill (s) $\downarrow$", 1.0, 1, False)
+#: shown last only in scenarios where a strategy records the parameters it adds (results key
+#: ``added_parameters``, per experience): the total after the last experience and the mean per experience
+ADDED_COLUMNS = (
+    Column("added_parameters", "Added params (k) ↓", r"Added params (k) $\downarrow$", 1e-3, 1, False),
+    Column("added_per_experience", "Added params / exp. (k) ↓", r"Added / exp.\ (k) $\downarrow$", 1e-3, 1, False),
+)
+
+
+def _recorded(sc: ScenarioResult, key: str) -> bool:
+    """True when some strategy of the scenario has a value for ``key``."""
+    return any(not math.isnan(s.stats[key].mean) for s in sc.strategies)
 
 
 def columns_for(sc: ScenarioResult) -> tuple[Column, ...]:
-    """The numeric columns of a scenario's table: COLUMNS, plus cache fill time when recorded."""
-    if all(math.isnan(s.stats["cache_fill_s"].mean) for s in sc.strategies):
-        return COLUMNS
+    """The numeric columns of a scenario's table: COLUMNS, plus cache fill time and added parameters
+    where recorded (strategies without a record show "—", not 0)."""
     at = [c.key for c in COLUMNS].index("train_time_s") + 1
-    return COLUMNS[:at] + (CACHE_COLUMN,) + COLUMNS[at:]
+    cache = (CACHE_COLUMN,) if _recorded(sc, "cache_fill_s") else ()
+    added = ADDED_COLUMNS if _recorded(sc, "added_parameters") else ()
+    return COLUMNS[:at] + cache + COLUMNS[at:] + added
 
 
 def best_rows(rows: list[StrategyResult], col: Column) -> set[int]:
@@ -99,7 +112,7 @@ def seeds_cell(s: StrategyResult) -> str:
 
 
 def summary_table(sc: ScenarioResult) -> Table:
-    """Strategies as rows, ACC / forgetting / BWT / time / memory as mean ± std columns."""
+    """Strategies as rows, ACC / forgetting / BWT / time / memory (/ added parameters) as mean ± std columns."""
     rows, columns = list(sc.strategies), columns_for(sc)
     best = {c.key: best_rows(rows, c) for c in columns}
     body = tuple(
@@ -125,6 +138,10 @@ CSV_COSTS = {
     "memory_bytes": "replay_memory_bytes",
     "memory_samples": "replay_memory_samples",
     "total_time_s": "total_time_s",
+    "eval_time_s": "eval_time_s",
+    "cpu_time_s": "cpu_time_s",
+    "added_parameters": "added_parameters",
+    "added_per_experience": "added_parameters_per_experience",
 }
 _ID_COLUMNS = (
     "scenario",

@@ -172,6 +172,44 @@ def test_modular_lora_uses_the_task_label_in_task_il():
         assert torch.equal(by_task[:, model.classes["exp1"]], model.module_logits("exp1", x))
 
 
+def test_modular_lora_evaluation_memo_gives_the_same_matrix_with_fewer_module_passes(monkeypatch):
+    from strategies.plugins.module_memo import LogitMemo
+
+    def run(setting: str, memo: bool) -> tuple[list, int]:
+        passes = []
+        original = LogitMemo.logits if memo else lambda self, name, x, params, compute: compute(x)
+
+        def counting(self, name, x, params, compute):
+            return original(self, name, x, params, lambda sub: passes.append(len(sub)) or compute(sub))
+
+        monkeypatch.setattr(LogitMemo, "logits", counting)
+        result = _run("modular_lora", setting, model="vit")
+        monkeypatch.undo()
+        return result["accuracy_matrix"], sum(passes)
+
+    for setting in ("class_il", "task_il"):
+        memoised, n_memo = run(setting, memo=True)
+        plain, n_plain = run(setting, memo=False)
+        assert memoised == plain  # bit-identical accuracy matrix
+        if setting == "class_il":  # T = 2, 8 test samples x 4 classes: modules 0, 1 score the test stream
+            assert (n_memo, n_plain) == (2 * 32, 3 * 32)  # once each, instead of 1 + 2 passes over it
+
+
+def test_modular_lora_memo_recomputes_a_module_whose_parameters_changed():
+    strategy, x, _ = _trained_modular("class_il")
+    model = strategy.model.eval()
+    with torch.no_grad():
+        before = model(x)
+        computed = model.memo.computed
+        assert torch.equal(model(x), before) and model.memo.computed == computed  # served from the memo
+        model.heads["exp0"].bias[0] += 100.0  # in place (its version counter moves): module 0 sure of class 0
+        after = model(x)
+    assert model.memo.computed == computed + len(x)  # module 0 scored again, module 1 reused
+    assert (after[:, model.classes["exp0"]] > -1e3).all()  # most confident module everywhere now
+    with torch.enable_grad():
+        assert model.eval_logits("exp1", x).requires_grad  # with gradients: never the memo
+
+
 def test_modular_lora_on_a_tiny_bert_adapts_query_and_value_of_the_fine_tuned_blocks_only():
     from peft import LoraConfig
     from transformers import BertConfig, BertModel

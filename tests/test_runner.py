@@ -39,6 +39,7 @@ def test_results_file_has_the_stable_keys_and_provenance(tmp_path):
     prov = result["provenance"]
     assert prov["device"] == "cpu" and "torch" in prov["packages"] and "avalanche-lib" in prov["packages"]
     assert result["config"]["train"]["batch_size"] == 16
+    assert 0 < result["cpu_time_s"] and sum(result["train_time_s"]) < result["total_time_s"]  # run's CPU seconds
 
 
 def test_completed_runs_are_skipped_on_rerun(tmp_path):

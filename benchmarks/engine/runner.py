@@ -58,6 +58,7 @@ class RunState:
     extra_state: dict[str, int] = field(default_factory=lambda: {"parameters": 0, "bytes": 0})
     added_parameters: list[int] | None = None  # per experience, for strategies that grow the model
     cache_fill: float = 0.0  # seconds filling frozen-feature caches, kept out of train/eval times
+    cpu_time: float | None = None  # CPU seconds of the whole run (all threads of the process)
     device: str = "cpu"
     data_path: str | None = None
     diagnostics: dict[str, Any] | None = None  # benchmarks/diagnostics, when the scenario asks for it
@@ -205,7 +206,7 @@ def _peak_memory(device: str) -> dict[str, float | None]:
 
 def run_one(spec: RunSpec) -> dict[str, Any]:
     """Execute a run and return its results dict (status "ok" or "failed"); never raises for run errors."""
-    started = time.time()
+    started, cpu_started = time.time(), time.process_time()
     state = RunState()
     error = None
     try:
@@ -220,6 +221,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
             "traceback": traceback.format_exc(limit=20),
             "experience": state.experience,
         }
+    state.cpu_time = time.process_time() - cpu_started
     result = _result(spec, state, error, started)
     _release_device_memory(state.device)
     return result
@@ -262,6 +264,7 @@ def _result(spec: RunSpec, state: RunState, error: dict | None, started: float) 
         "eval_time_s": state.eval_time,
         "cache_fill_s": state.cache_fill,
         "total_time_s": time.time() - started,
+        **({"cpu_time_s": state.cpu_time} if state.cpu_time is not None else {}),
         "peak_memory_mb": _peak_memory(state.device),
         "replay_memory": state.memory,
         "extra_state": state.extra_state,

@@ -22,6 +22,9 @@ Stable keys that scripts (and the report) rely on, schema version 1:
                     filling the process-wide frozen-feature caches (MiniLM's feature memo, prefix cache):
                     a one-off that the first run in a process pays; included in total_time_s only
     total_time_s    float
+    cpu_time_s      float (optional, added in place): CPU seconds of the run's process during the run
+                    (user + system, all its threads; cache fill included), for checking a suite's
+                    time budget on a loaded machine, where wall times stretch
     peak_memory_mb  {"rss": float, "cuda": float | null}
     replay_memory   {"samples": int, "bytes": int}  what the strategy stores of past data (0 if none);
                     bytes as a buffer stores them (benchmarks/core/storage.py: uint8 images, uint16

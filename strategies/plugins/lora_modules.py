@@ -11,13 +11,17 @@ Routing: with task labels (task-IL) a sample goes to the module of its task. Wit
 domain-IL) every module scores the sample and the one with the highest maximum softmax probability
 over its own classes wins (Aljundi et al. 2017's Expert Gate uses autoencoder reconstruction error
 instead; max-softmax confidence is the simpler rule of Hendrycks & Gimpel 2017's baseline). The
-true task label is never read in those settings.
+true task label is never read in those settings. Evaluation reuses each frozen module's logits on
+inputs it has scored before (module_memo.py): a run of T experiences costs T module passes over the
+test set instead of T (T + 1) / 2, with the same outputs.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from strategies.plugins.module_memo import LogitMemo
 
 MASKED = -1e4  # logit of classes outside the chosen module (finite: no NaN in cross-entropy)
 
@@ -54,6 +58,7 @@ class ModularLoRA(nn.Module):
         self.classes: dict[str, torch.Tensor] = {}  # module name -> its class ids (C_m,)
         self.module_of_task: dict[int, str] = {}
         self.current: str | None = None  # module trained now (its samples are routed to it)
+        self.memo = LogitMemo()  # evaluation only (no gradients): frozen modules score an input once
 
     def add_module_for(self, name: str, classes: torch.Tensor, task: int) -> int:
         """Add adapter + head ``name`` for ``classes`` of task label ``task``, freeze the other modules;
@@ -80,6 +85,18 @@ class ModularLoRA(nn.Module):
         self._activate(name)
         return self.heads[name](self.backbone.features(x))
 
+    def depends_on(self, name: str) -> list[torch.Tensor]:
+        """Parameters module ``name``'s logits depend on: the backbone's except other modules' LoRA
+        weights, and its head."""
+        own = [p for n, p in self.backbone.named_parameters() if "lora_" not in n or f".{name}." in n]
+        return own + list(self.heads[name].parameters())
+
+    def eval_logits(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """``module_logits``, memoised when nothing needs gradients (evaluation)."""
+        if self.training or torch.is_grad_enabled():
+            return self.module_logits(name, x)
+        return self.memo.logits(name, x, self.depends_on(name), lambda sub: self.module_logits(name, sub))
+
     def _scatter(self, name: str, logits: torch.Tensor) -> torch.Tensor:
         out = logits.new_full((len(logits), self.n_outputs), MASKED)
         out[:, self.classes[name].to(logits.device)] = logits
@@ -96,7 +113,7 @@ class ModularLoRA(nn.Module):
 
     def _most_confident(self, x: torch.Tensor) -> tuple[list[str], dict[str, torch.Tensor]]:
         """Per sample the module with the highest max softmax probability, and every module's logits."""
-        logits = {n: self.module_logits(n, x) for n in self.heads}  # name -> (B, C_m)
+        logits = {n: self.eval_logits(n, x) for n in self.heads}  # name -> (B, C_m)
         conf = torch.stack([z.softmax(-1).amax(-1) for z in logits.values()])  # (K, B)
         names = list(logits)
         return [names[int(i)] for i in conf.argmax(0)], logits
@@ -111,7 +128,7 @@ class ModularLoRA(nn.Module):
         out = x.new_full((len(x), self.n_outputs), MASKED, dtype=torch.float32)
         for name in dict.fromkeys(c for c in chosen if c is not None):
             idx = torch.tensor([i for i, c in enumerate(chosen) if c == name], device=x.device)
-            z = logits[name][idx] if name in logits else self.module_logits(name, x[idx])
+            z = logits[name][idx] if name in logits else self.eval_logits(name, x[idx])
             out[idx] = self._scatter(name, z).to(out.dtype)
         self._activate(self.current)
         return out
