@@ -31,7 +31,8 @@ Stable keys that scripts (and the report) rely on, schema version 1:
                     strategies that store no data (EWC/SI/MAS importances and anchors, L2's anchor,
                     LwF's previous model); 0 for the others
     added_parameters  [int] per experience (optional): parameters a strategy adds to the model for
-                    each experience (modular_lora: a LoRA module + head); absent for the others
+                    each experience (modular_lora: a LoRA module + head; moe_adapters: its expert pool +
+                    routers at the first experience, 0 after); absent for the others
     data_path       which loader fed training (see the table in benchmarks/fastpath/template.py) or null
     diagnostics     only for scenarios with ``diagnostics = true`` (Transformers; benchmarks/diagnostics):
                     {"blocks": n_layers B, "frozen_below": int | null,
