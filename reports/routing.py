@@ -3,6 +3,8 @@
 Drawn only for runs whose results hold a ``routing`` block (moe_adapters; benchmarks/results/store.py).
 Per run, from the final row (after the last experience, T experiences), averaged over adapted blocks:
 
+- selection accuracy at the end: mean over j < T-1 of ``selection_accuracy[T-1][j]``, the fraction of
+  experience j's test samples sent to j's router;
 - router forgetting: mean over j < T-1 of ``changed[T-1][b][j]``, the fraction of experience j's test
   samples whose top-k expert set differs from the one they got right after training j;
 - routing accuracy at the end of each experience (mean of the diagonal ``routing_accuracy[j][b][j]``)
@@ -36,10 +38,11 @@ def _final_mean(m: list, T: int) -> float:
 
 def routing_summary(routing: dict) -> dict[str, float]:
     """One run's router forgetting, routing accuracy at the end of each experience and at the end."""
-    changed, acc = routing["changed"], routing["routing_accuracy"]
+    changed, acc, sel = routing["changed"], routing["routing_accuracy"], routing.get("selection_accuracy")
     T = len(changed)
     diagonal = [v for i in range(T) for row in acc[i] for v in row[i : i + 1] if v is not None]
     return {
+        "selection_final": _final_mean([[row] for row in sel], T) if sel else math.nan,
         "router_forgetting": _final_mean(changed, T),
         "accuracy_when_trained": float(np.mean(diagonal)) if diagonal else math.nan,
         "accuracy_final": _final_mean(acc, T),
@@ -54,7 +57,8 @@ def _rows(sc: ScenarioResult) -> list[tuple[str, ...]]:
         if not summaries:
             continue
         cell = {k: summarize(x[k] for x in summaries) for k in summaries[0]}
-        rows.append((plain(strategy_display(s.strategy)), str(len(summaries)), fmt_summary(cell["router_forgetting"]),
+        rows.append((plain(strategy_display(s.strategy)), str(len(summaries)), fmt_summary(cell["selection_final"]),
+                     fmt_summary(cell["router_forgetting"]),
                      fmt_summary(cell["accuracy_when_trained"]), fmt_summary(cell["accuracy_final"])))
     return rows
 
@@ -66,15 +70,16 @@ def routing_section(scenarios: list[ScenarioResult]) -> list:
         rows = _rows(sc)
         if rows:
             blocks += [Heading(3, plain(sc.display)), Table(
-                header=("Strategy", "n", "Router forgetting (%)", "Routing accuracy when trained (%)",
+                header=("Strategy", "n", "Selection accuracy at the end (%)", "Router forgetting (%)", "Routing accuracy when trained (%)",
                         "Routing accuracy at the end (%)"),
-                rows=tuple(rows), align=("l", "r", "r", "r", "r"),
+                rows=tuple(rows), align=("l", "r", "r", "r", "r", "r"),
                 caption=plain(f"{sc.display}: router forgetting of earlier experiences (mean ± std over seeds)"))]
     if not blocks:
         return []
     intro = (
-        "Mixture-of-experts runs record their routing (" + code("routing") + " in the results): router "
-        "forgetting is the share of an earlier experience's test samples whose top-k expert set changed "
+        "Mixture-of-experts runs record their routing (" + code("routing") + " in the results): selection "
+        "accuracy is the share of an earlier experience's test samples sent to that experience's router at "
+        "the end of the stream; router forgetting is the share of an earlier experience's test samples whose top-k expert set changed "
         "between the end of that experience and the end of the stream (mean over earlier experiences and "
         "adapted blocks); routing accuracy is the share of top-k slots on the experts that experience's "
         "training picked most (frozen after it)."

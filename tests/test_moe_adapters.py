@@ -137,20 +137,13 @@ def test_routing_reads_no_task_label_in_class_il():
 
 
 def test_on_a_tiny_bert_only_the_fine_tuned_block_gets_experts_and_the_prefix_stays_cached():
+    from helpers import tiny_minilm
     from peft import LoraConfig
-    from transformers import BertConfig, BertModel
 
-    from benchmarks.core import ScenarioInfo
-    from benchmarks.models.minilm import MiniLM, MiniLMParams
     from strategies.plugins.lora_modules import default_targets, lora_layers
     from strategies.plugins.moe_experts import attach_experts
 
-    torch.manual_seed(0)
-    bert = BertModel(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                intermediate_size=64, attn_implementation="eager"), add_pooling_layer=False)
-    info = ScenarioInfo(name="tiny", family="split_text", setting="class_il", n_experiences=2, n_outputs=4,
-                        input_shape=(2, 6), modality="text", classes_per_experience=((0, 1), (2, 3)), sample_bytes=96)
-    backbone = MiniLM(bert, MiniLMParams(frozen_layers=1), info)  # block 0 frozen (cached), block 1 adapted
+    backbone = tiny_minilm(frozen_layers=1)  # block 0 frozen (cached), block 1 adapted
     config = LoraConfig(r=4, lora_alpha=8, target_modules=default_targets(backbone))
     (mixture,) = attach_experts(backbone, n_experts=3, top_k=2, lora_config=config, n_routers=2,
                                 selector_dims=4, route_by_task=False)

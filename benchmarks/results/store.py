@@ -48,6 +48,8 @@ Stable keys that scripts (and the report) rely on, schema version 1:
     routing         only for mixtures of experts (moe_adapters; strategies/plugins/expert_routing.py):
                     {"blocks": [adapted block indices b], "experts": E, "top_k": k, "freeze_used": bool,
                      "owned":   [i][b]  the k experts picked most while training experience i,
+                     "selection_accuracy": [i][j]  fraction of test experience j's samples sent to
+                                j's router after training i (1 in task-IL); null for j > i,
                      "trainable_parameters": [i]  expert + router parameters trained in experience i,
                      "load":    [i][b][j]  E fractions: share of test experience j's top-k slots per
                                 expert after training i (the routing distribution),
