@@ -33,9 +33,11 @@ Where this version differs:
   forgets as under naive fine-tuning (their classifier cannot);
 - no load-balancing loss: their code computes cv_squared(importance) + cv_squared(load) but never adds
   it to the training loss.
-Their class-incremental code (cil/) instead shares one router across tasks and routes with it alone;
-on the CLINC150 subset that variant reached 8.7% class-IL accuracy (every earlier domain rerouted to
-the new experts), hence the per-experience routers.
+Their class-incremental code (cil/) instead shares one router across tasks and routes with it alone.
+That variant (with these experts and this freezing) on the CLINC150 subset, seed 0: class-IL 8.7%
+(forgetting 84.9; after the last domain 100% of domains 0-7's test samples had another top-k set than
+when learned): hence the per-experience routers. With them (same run settings): class-IL 72.1%
+(forgetting 11.6; selection accuracy 94%, router forgetting 4%), task-IL 84.5% (1.2).
 """
 
 from dataclasses import dataclass
