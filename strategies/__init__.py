@@ -24,6 +24,7 @@ from strategies import (  # noqa: F401  (each module registers itself)
     mas,
     mas_avalanche,
     modular_lora,
+    moe_adapters,
     naive,
     online_ewc,
     online_ewc_avalanche,
