@@ -513,6 +513,14 @@ def test_feature_replay_on_text_stores_tokens_with_their_masks():
     nearest = torch.cdist(flat["h"].flatten(1), reference.flatten(1)).argmin(1)
     torch.testing.assert_close(flat["h"], reference[nearest], rtol=0, atol=1e-5)
     assert torch.equal(flat["mask"], x[nearest, 1].bool()) and not flat["mask"].all()
+    item = {**plugin.buffer.flat(), "t": torch.zeros(8, dtype=torch.long)}
+    item["mask"][:, -3:] = False  # the last 3 positions are padding in every stored row
+    shapes = []
+    model.blocks[1].register_forward_hook(lambda module, inputs, output: shapes.append(inputs[0].shape[1]))
+    with torch.no_grad():
+        full, _ = model.eval().decode(item["h"].float(), item["mask"], start=1)
+        torch.testing.assert_close(plugin.upper(model, item), full, rtol=0, atol=1e-5)  # trimming is exact
+    assert shapes == [TEXT_L, TEXT_L - 3]  # ... and the replayed states ran at the trimmed length
     counter = CallCounter(tok=model.tok, b0=model.blocks[0], b1=model.blocks[1])
     plugin.replay_loss(model.train(), 5).backward()
     assert counter.calls == {"tok": 0, "b0": 0, "b1": 1}

@@ -33,6 +33,17 @@ from strategies.plugins.modes import eval_mode, frozen_to_eval
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 
+def trim_padding(h: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop the trailing positions that are padding in every row: h (B, L, D), mask (B, L) -> (B, L', ...).
+
+    Exact (padded keys are masked and not pooled), as the text models' own trim_padding does for the
+    current batch; without it a replayed batch of CLINC150 states runs the upper blocks at L = 32.
+    """
+    real = torch.nonzero(mask.any(dim=0))
+    n = int(real.max()) + 1 if len(real) else mask.shape[1]
+    return h[:, :n], mask[:, :n]
+
+
 class FeatureReplayPlugin(SupervisedPlugin):
     """Latent replay for Transformer backbones; ``memory_usage()`` reports (samples, bytes) held."""
 
@@ -99,7 +110,8 @@ class FeatureReplayPlugin(SupervisedPlugin):
         h, t = item["h"].to(self._hidden_dtype), item["t"]
         if self.store == "pooled":
             return model.head(h) if isinstance(model.head, nn.Linear) else model.head(h, t)
-        logits, _ = model.decode(h, item["mask"], start=self.split(model), task_labels=t)
+        h, mask = trim_padding(h, item["mask"])
+        logits, _ = model.decode(h, mask, start=self.split(model), task_labels=t)
         return logits
 
     def replay_loss(self, model: nn.Module, n: int) -> torch.Tensor:
