@@ -18,6 +18,7 @@ from strategies import (  # noqa: F401  (each module registers itself)
     joint,
     l1,
     l2,
+    l2p,
     lamaml,
     lwf,
     lwf_attn_reg,
