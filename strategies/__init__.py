@@ -26,6 +26,7 @@ from strategies import (  # noqa: F401  (each module registers itself)
     mas_avalanche,
     modular_lora,
     naive,
+    olora,
     online_ewc,
     online_ewc_avalanche,
     pnn,

@@ -20,12 +20,7 @@ from avalanche.training.plugins import SupervisedPlugin
 
 from benchmarks.core import check
 from strategies.base import StrategyContext, StrategyNotApplicable, register, with_task_labels
-from strategies.plugins.lora_modules import ModularLoRA
-
-#: target module names per model family: HF BERT (MiniLM) names, else the fused projection (ViT, text
-#: Transformer ``qkv``)
-BERT_TARGETS = ("query", "value")
-FUSED_TARGETS = ("qkv",)
+from strategies.plugins.lora_modules import ModularLoRA, default_targets
 
 
 @dataclass(frozen=True)
@@ -55,10 +50,7 @@ class NewModulePerExperience(SupervisedPlugin):
 
 
 def _targets(model, p: ModularLoRAParams) -> list[str]:
-    if p.target_modules:
-        return list(p.target_modules)
-    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
-    return list(BERT_TARGETS if set(BERT_TARGETS) <= names else FUSED_TARGETS)
+    return list(p.target_modules) if p.target_modules else default_targets(model)
 
 
 @register("modular_lora", params=ModularLoRAParams, needs_transformer=True)

@@ -127,3 +127,87 @@ def test_l2p_on_a_tiny_bert_memoises_queries_and_trains_only_the_pool_and_head()
     misses = backbone.memo_misses
     model(x)
     assert backbone.memo_misses == misses == 3  # queries come from the frozen-feature memo
+
+
+# -- olora --------------------------------------------------------------------------------------------
+def _olora(setting: str = "class_il", **hparams):
+    """(strategy, the adapters plugin, the loss plugin, exp0's adapter weights right after experience 0,
+    the model's state before training) after both experiences of the tiny stream on the ViT."""
+    from strategies.plugins.lora_modules import lora_layers
+    from strategies.plugins.orthogonal_lora import NewLoRAPerExperience, OrthogonalLoRALoss, new_parameters
+
+    (spec,) = tiny_specs(["olora"], scenario=f"synthetic_{setting}", model={"name": "vit"}, hparams={"olora": hparams})
+    scenario, strategy = _build(spec, torch.device("cpu"))
+    initial = {k: v.clone() for k, v in strategy.model.state_dict().items()}
+    adapters = next(p for p in strategy.plugins if isinstance(p, NewLoRAPerExperience))
+    loss = next(p for p in strategy.plugins if isinstance(p, OrthogonalLoRALoss))
+    strategy.train(scenario.benchmark.train_stream[0])
+    assert loss.last_orthogonality == 0.0  # one adapter: nothing to be orthogonal to
+    first = [p.detach().clone() for layer in lora_layers(strategy.model) for p in new_parameters(layer, "exp0")]
+    strategy.train(scenario.benchmark.train_stream[1])
+    return strategy, adapters, loss, first, initial
+
+
+@pytest.mark.parametrize("setting", ["class_il", "task_il"])
+def test_olora_adds_an_adapter_per_experience_and_keeps_the_old_ones_bit_identical(setting):
+    from strategies.plugins.lora_modules import lora_layers
+    from strategies.plugins.orthogonal_lora import new_parameters
+
+    strategy, _, loss, first, initial = _olora(setting)
+    model = strategy.model
+    layers = lora_layers(model)
+    assert layers and all(set(layer.lora_A) == {"exp0", "exp1"} for layer in layers)
+    assert all(sorted(layer.active_adapters) == ["exp0", "exp1"] for layer in layers)  # both always on
+    after = [p for layer in layers for p in new_parameters(layer, "exp0")]
+    assert all(torch.equal(a, b) for a, b in zip(first, after))  # training exp1 left exp0 as it was
+    assert all(layer.lora_B["exp1"].weight.abs().sum() > 0 for layer in layers)  # B starts at 0: it trained
+    assert loss.last_orthogonality > 0
+    now = {k.replace("base_layer.", ""): v for k, v in model.state_dict().items()}  # peft wraps the Linear
+    base = [k for k in initial if not k.startswith("head.")]
+    assert base and all(torch.equal(initial[k], now[k]) for k in base)  # pretrained weights frozen
+    r, d_in, d_out = 8, layers[0].in_features, layers[0].out_features
+    assert strategy.added_parameters == [len(layers) * r * (d_in + d_out)] * 2
+
+
+def test_olora_output_sums_every_adapter():
+    from strategies.plugins.lora_modules import lora_layers
+
+    strategy, *_ = _olora()
+    model = strategy.model.eval()
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        both = model(x)
+        for layer in lora_layers(model):
+            layer.set_adapter(["exp0"])
+        assert not torch.allclose(model(x), both, atol=1e-5)
+
+
+def test_orthogonality_is_the_squared_overlap_of_old_and_new_down_projections():
+    from peft import LoraConfig
+
+    from strategies.plugins.orthogonal_lora import NewLoRAPerExperience, orthogonality
+
+    torch.manual_seed(0)
+    block = torch.nn.Module()
+    block.qkv = torch.nn.Linear(6, 6)
+    model = torch.nn.Module()
+    model.blocks = torch.nn.ModuleList([block])
+    adapters = NewLoRAPerExperience(LoraConfig(r=2, lora_alpha=4, target_modules=["qkv"]))
+    assert adapters.add(model, "exp0") == 2 * 6 + 6 * 2
+    adapters.add(model, "exp1")
+    a0, a1 = block.qkv.lora_A["exp0"].weight, block.qkv.lora_A["exp1"].weight  # (2, 6) each
+    assert not a0.requires_grad and a1.requires_grad
+    assert orthogonality(model, adapters.names).item() == pytest.approx(((a0 @ a1.T) ** 2).sum().item())
+    with torch.no_grad():
+        a0.copy_(torch.eye(6)[:2])
+        a1.copy_(torch.eye(6)[2:4])
+    assert orthogonality(model, adapters.names).item() == 0.0
+
+
+def test_olora_loss_makes_the_new_adapter_more_orthogonal():
+    from strategies.plugins.orthogonal_lora import orthogonality
+
+    strong, adapters, *_ = _olora(lambda_1=50.0)
+    free, free_adapters, *_ = _olora(lambda_1=0.0)
+    assert orthogonality(strong.model, adapters.names) < orthogonality(free.model, free_adapters.names)
+    assert _accuracies("olora") != _accuracies("naive")
