@@ -63,7 +63,10 @@ def _token_width(model) -> int:
 
 @register("l2p", params=L2PParams, needs_transformer=True)
 def build(ctx: StrategyContext, p: L2PParams):
-    """Naive on Prompted(model, PromptPool) + KeyQueryLoss (+ TrainMask in class-IL), at lr ``p.lr``."""
+    """L2P (Wang et al. 2022): a prompt pool chosen by key-query matching on a frozen Transformer.
+
+    Naive on Prompted(model, PromptPool) + KeyQueryLoss (+ TrainMask in class-IL), at lr ``p.lr``.
+    """
     from avalanche.training import Naive
 
     from strategies.plugins.prompt_pool import KeyQueryLoss, Prompted, PromptPool, TrainMask

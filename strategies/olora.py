@@ -51,7 +51,10 @@ class OLoRAParams:
 
 @register("olora", params=OLoRAParams, needs_transformer=True)
 def build(ctx: StrategyContext, p: OLoRAParams):
-    """Naive on the frozen model + NewLoRAPerExperience + OrthogonalLoRALoss."""
+    """O-LoRA (Wang et al. 2023): a LoRA adapter per experience, old ones frozen, orthogonality loss.
+
+    Naive on the frozen model + NewLoRAPerExperience + OrthogonalLoRALoss.
+    """
     from avalanche.training import Naive
     from peft import LoraConfig
 
