@@ -12,6 +12,7 @@ from reports.html import render_html
 from reports.latex import latex_comparison_table, latex_document, latex_summary_table
 from reports.markdown import render_markdown
 from reports.published import Comparison, load_published, scenario_comparisons
+from reports.routing import add_routing_section
 from reports.runs import load_runs
 from reports.sections import ReportData, build_document
 from reports.tables import write_summary_csv
@@ -61,6 +62,7 @@ def build_report(results_dir: Path | str, out_dir: Path | str | None = None) -> 
     data = _collect(results_dir, out)
     doc = build_document(data)
     add_diagnostics_section(doc, data.scenarios, out)  # per-layer diagnostics, when runs recorded them
+    add_routing_section(doc, data.scenarios)  # router forgetting, when mixture-of-experts runs recorded it
     (out / "index.md").write_text(render_markdown(doc), encoding="utf-8")
     (out / "index.html").write_text(render_html(doc, out), encoding="utf-8")
     write_summary_csv(data.scenarios, out / "summary.csv")

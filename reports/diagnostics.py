@@ -30,7 +30,8 @@ from reports.figures import PNG_DPI, RC
 from reports.labels import strategy_display, strategy_style
 from reports.stats import Summary, summarize
 
-__all__ = ["add_diagnostics_section", "diagnostics_section", "probe_forgetting", "run_summary"]
+__all__ = ["add_diagnostics_section", "diagnostics_section", "fmt_summary", "insert_before_definitions",
+           "probe_forgetting", "run_summary"]
 
 CAPTION = (
     "Where forgetting happens, per strategy (mean ± 1 std over seeds). Left: forgetting (Chaudhry et al. "
@@ -99,7 +100,8 @@ def _summaries(sc: ScenarioResult) -> list[DiagSummary]:
     return out
 
 
-def _fmt(x: Summary, scale: float = 100.0, digits: int = 1) -> str:
+def fmt_summary(x: Summary, scale: float = 100.0, digits: int = 1) -> str:
+    """``scale * mean ± scale * std`` (std only with 2+ values); "–" when undefined."""
     if math.isnan(x.mean):
         return "–"
     std = f" ± {scale * x.std:.{digits}f}" if x.n > 1 and not math.isnan(x.std) else ""
@@ -109,15 +111,15 @@ def _fmt(x: Summary, scale: float = 100.0, digits: int = 1) -> str:
 def _table(sc: ScenarioResult, rows: list[DiagSummary]) -> Table:
     """Strategy, seeds, head vs representation forgetting, drift per block, cost."""
     def per_block(xs: list[Summary], scale: float, digits: int) -> str:
-        return " / ".join(_fmt(x, scale, digits) for x in xs)
+        return " / ".join(fmt_summary(x, scale, digits) for x in xs)
 
     return Table(
         header=("Strategy", "n", "Head forgetting (%)", "Probe forgetting, last block (%)",
                 "Probe forgetting by block (%)", "1 − CKA by block", "Attention KL by block", "Cost (% of training)"),
         rows=tuple(
-            (plain(strategy_display(d.strategy.strategy)), str(d.head.n), _fmt(d.head),
-             _fmt(d.blocks["probe_forgetting"][-1]), per_block(d.blocks["probe_forgetting"], 100.0, 1),
-             per_block(d.blocks["cka_drift"], 1.0, 3), per_block(d.blocks["attention_kl"], 1.0, 3), _fmt(d.cost, 100.0, 0))
+            (plain(strategy_display(d.strategy.strategy)), str(d.head.n), fmt_summary(d.head),
+             fmt_summary(d.blocks["probe_forgetting"][-1]), per_block(d.blocks["probe_forgetting"], 100.0, 1),
+             per_block(d.blocks["cka_drift"], 1.0, 3), per_block(d.blocks["attention_kl"], 1.0, 3), fmt_summary(d.cost, 100.0, 0))
             for d in rows
         ),
         align=("l", "r", "r", "r", "l", "l", "l", "r"),
@@ -189,7 +191,18 @@ def diagnostics_section(scenarios: list[ScenarioResult], out_dir: Path, first_fi
 
 def add_diagnostics_section(doc: Document, scenarios: list[ScenarioResult], out_dir: Path) -> None:
     """Insert the section before the metric definitions (after the scenarios); no-op without diagnostics."""
-    at = next((i for i, b in enumerate(doc.blocks) if isinstance(b, Heading) and b.text == "Metric definitions"),
-              len(doc.blocks))
+    at = _definitions_at(doc)
     figures = sum(isinstance(b, Figure) for b in doc.blocks[:at])
     doc.blocks[at:at] = diagnostics_section(scenarios, out_dir, first_figure=figures + 1)
+
+
+def _definitions_at(doc: Document) -> int:
+    """Index of the "Metric definitions" heading (the end when there is none)."""
+    return next((i for i, b in enumerate(doc.blocks) if isinstance(b, Heading) and b.text == "Metric definitions"),
+                len(doc.blocks))
+
+
+def insert_before_definitions(doc: Document, blocks: list) -> None:
+    """Insert ``blocks`` (a section) before the metric definitions."""
+    at = _definitions_at(doc)
+    doc.blocks[at:at] = blocks

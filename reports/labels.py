@@ -69,6 +69,7 @@ STRATEGY_NAMES = {
     "er_aml": "ER-AML",
     "attn_reg": "Attention reg.",
     "feature_replay": "Feature replay",
+    "moe_adapters": "MoE-Adapters",
 }
 
 #: suffixes a suite adds to a scenario name to tell models apart (split_mnist_class_il_vit)

@@ -159,6 +159,17 @@ class FeatureView(nn.Module):
         return self.model.features(x)
 
 
+def with_task_labels(base: type) -> type:
+    """``base`` (an Avalanche template) whose forward passes the task labels to a wrapper model that is
+    not a MultiTaskModule (``model(mb_x, mb_task_id)``), e.g. modular_lora's and l2p's."""
+
+    class TaskLabelsTemplate(base):
+        def forward(self):
+            return self.model(self.mb_x, self.mb_task_id)
+
+    return TaskLabelsTemplate
+
+
 def register(
     name: str,
     *,

@@ -27,6 +27,9 @@ class FeatureReplayParams:
             wins. Counted like raw replay's (benchmarks/core/storage.py).
         dtype: storage precision, "fp32" or "fp16" (fp16 halves the bytes of hidden states).
         freeze_from_start: freeze below k before the first experience (for a pretrained backbone).
+        train_lower: never freeze below k: the embedding and blocks < k keep training on current data
+            while the stored states go stale (an ablation; Pellegrini et al. 2020 slow these layers
+            down or freeze them, as the default does after the first experience).
     """
 
     split_layer: int = -1
@@ -35,16 +38,20 @@ class FeatureReplayParams:
     mem_bytes: int = 0
     dtype: Literal["fp32", "fp16"] = "fp32"
     freeze_from_start: bool = False
+    train_lower: bool = False
 
     def __post_init__(self) -> None:
         check(self.mem_size >= 1, "mem_size must be >= 1")
+        check(not (self.freeze_from_start and self.train_lower),
+              "freeze_from_start and train_lower contradict each other: set at most one")
         check(self.mem_bytes >= 0, "mem_bytes must be >= 0 (0 = no byte limit)")
 
     def replay_plugin(self, seed: int, label_bytes: int = 0) -> FeatureReplayPlugin:
         """The plugin for these options, seeded by the run seed; ``label_bytes``: ScenarioInfo.label_bytes."""
         return FeatureReplayPlugin(
             layer=self.split_layer, store=self.store, mem_size=self.mem_size, mem_bytes=self.mem_bytes,
-            dtype=self.dtype, freeze_from_start=self.freeze_from_start, seed=seed, label_bytes=label_bytes,
+            dtype=self.dtype, freeze_from_start=self.freeze_from_start, train_lower=self.train_lower,
+            seed=seed, label_bytes=label_bytes,
         )
 
 

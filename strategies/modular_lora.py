@@ -19,13 +19,8 @@ import torch
 from avalanche.training.plugins import SupervisedPlugin
 
 from benchmarks.core import check
-from strategies.base import StrategyContext, StrategyNotApplicable, register
-from strategies.plugins.lora_modules import ModularLoRA
-
-#: target module names per model family: HF BERT (MiniLM) names, else the fused projection (ViT, text
-#: Transformer ``qkv``)
-BERT_TARGETS = ("query", "value")
-FUSED_TARGETS = ("qkv",)
+from strategies.base import StrategyContext, StrategyNotApplicable, register, with_task_labels
+from strategies.plugins.lora_modules import ModularLoRA, default_targets
 
 
 @dataclass(frozen=True)
@@ -54,19 +49,8 @@ class NewModulePerExperience(SupervisedPlugin):
         strategy.added_parameters.append(strategy.model.add_module_for(name, classes, task=exp.task_label))
 
 
-def _with_task_labels(base: type) -> type:
-    class ModularTemplate(base):
-        def forward(self):  # the wrapper is not a MultiTaskModule: pass the labels ourselves
-            return self.model(self.mb_x, self.mb_task_id)
-
-    return ModularTemplate
-
-
 def _targets(model, p: ModularLoRAParams) -> list[str]:
-    if p.target_modules:
-        return list(p.target_modules)
-    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
-    return list(BERT_TARGETS if set(BERT_TARGETS) <= names else FUSED_TARGETS)
+    return list(p.target_modules) if p.target_modules else default_targets(model)
 
 
 @register("modular_lora", params=ModularLoRAParams, needs_transformer=True)
@@ -79,6 +63,6 @@ def build(ctx: StrategyContext, p: ModularLoRAParams):
         raise StrategyNotApplicable("modular_lora adds LoRA to Transformer blocks: use minilm, vit or text_transformer")
     config = LoraConfig(r=p.rank, lora_alpha=p.alpha, lora_dropout=p.dropout, target_modules=_targets(ctx.model, p))
     model = ModularLoRA(ctx.model, ctx.info.n_outputs, config, route_by_task=ctx.info.setting == "task_il")
-    strategy = ctx.template(_with_task_labels(Naive), model=model, plugins=[NewModulePerExperience()])
+    strategy = ctx.template(with_task_labels(Naive), model=model, plugins=[NewModulePerExperience()])
     strategy.added_parameters = []
     return strategy

@@ -102,7 +102,7 @@ def test_run_id_is_stable_and_depends_on_config():
     assert a.run_id == b.run_id != c.run_id
 
 
-@pytest.mark.parametrize("suite", ["quick", "default", "hsu2018"])
+@pytest.mark.parametrize("suite", ["quick", "default", "hsu2018", "feature_replay"])
 def test_shipped_suites_are_valid(suite):
     assert len(load_suite(suite)) > 0
 

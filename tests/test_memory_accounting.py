@@ -17,7 +17,8 @@ from strategies import STRATEGIES
 
 #: Registered strategies that keep no past data; every other one must report a memory > 0.
 KEEPS_NO_DATA = {"naive", "ewc", "online_ewc", "si", "mas", "l2", "lwf", "attn_reg", "pnn", "lwf+attn_reg",
-                 "ewc_avalanche", "online_ewc_avalanche", "si_avalanche", "mas_avalanche", "l1", "modular_lora"}
+                 "ewc_avalanche", "online_ewc_avalanche", "si_avalanche", "mas_avalanche", "l1", "modular_lora",
+                 "moe_adapters", "l2p", "olora"}
 #: Strategies whose plugins keep parameter-sized tensors besides data (``extra_state`` > 0): regularisers'
 #: importances and anchors, copies of a previous model (LwF, iCaRL, BiC, attention maps' reference),
 #: GEM's per-task gradients, the initial weights that Joint and GDumb reset to. Others report 0.

@@ -211,20 +211,13 @@ def test_modular_lora_memo_recomputes_a_module_whose_parameters_changed():
 
 
 def test_modular_lora_on_a_tiny_bert_adapts_query_and_value_of_the_fine_tuned_blocks_only():
+    from helpers import tiny_minilm
     from peft import LoraConfig
-    from transformers import BertConfig, BertModel
 
-    from benchmarks.core import ScenarioInfo
-    from benchmarks.models.minilm import MiniLM, MiniLMParams
     from strategies.modular_lora import ModularLoRAParams, _targets
     from strategies.plugins.lora_modules import ModularLoRA, lora_layers
 
-    torch.manual_seed(0)
-    bert = BertModel(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                intermediate_size=64, attn_implementation="eager"), add_pooling_layer=False)
-    info = ScenarioInfo(name="tiny", family="split_text", setting="class_il", n_experiences=2, n_outputs=4,
-                        input_shape=(2, 6), modality="text", classes_per_experience=((0, 1), (2, 3)), sample_bytes=96)
-    backbone = MiniLM(bert, MiniLMParams(frozen_layers=1), info)  # block 0 frozen (cached), block 1 tuned
+    backbone = tiny_minilm(frozen_layers=1)  # block 0 frozen (cached), block 1 tuned
     assert _targets(backbone, ModularLoRAParams()) == ["query", "value"]
     model = ModularLoRA(backbone, 4, LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"]),
                         route_by_task=False)

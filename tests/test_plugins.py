@@ -307,6 +307,35 @@ def test_model_is_frozen_below_k_after_first_experience_or_from_start():
     assert not early.blocks[0].training and early.blocks[1].training  # frozen part runs in eval mode
 
 
+def test_train_lower_keeps_the_part_below_k_training_after_the_first_experience():
+    """train_lower (an ablation): nothing is frozen, so the lower block still learns in experience 2."""
+    model = make_vit(depth=3)
+    _fill(FeatureReplayPlugin(layer=-1, train_lower=True), model, _stream(), upto=1)
+    assert all(p.requires_grad for p in model.parameters())
+    with pytest.raises(ValueError, match="contradict"):
+        FeatureReplayPlugin(freeze_from_start=True, train_lower=True)
+    moved = {flag: _lower_block_moves_in_second_experience(flag) for flag in (False, True)}
+    assert moved == {False: False, True: True}
+
+
+def _lower_block_moves_in_second_experience(train_lower: bool) -> bool:
+    """Train feature_replay (split 1 of a 2-block ViT) on 2 experiences: did block 0 change in the 2nd?"""
+    from benchmarks.engine.evaluation import make_evaluator
+    from strategies import STRATEGIES, StrategyContext, TrainConfig
+
+    torch.manual_seed(0)
+    model = build_model("vit", ViTParams(depth=2), _info())
+    ctx = StrategyContext(model=model, info=_info(), train=TrainConfig(epochs=1), device=torch.device("cpu"),
+                          evaluator=make_evaluator())
+    entry = STRATEGIES.get("feature_replay")
+    strategy = entry.builder(ctx, entry.params(split_layer=1, mem_size=8, train_lower=train_lower))
+    first, second = _stream()
+    strategy.train(first)
+    before = [p.detach().clone() for p in model.blocks[0].parameters()]
+    strategy.train(second)
+    return any(not torch.equal(b, p) for b, p in zip(before, model.blocks[0].parameters()))
+
+
 class CallCounter:
     """Forward hooks counting calls and samples of modules."""
 
@@ -484,6 +513,14 @@ def test_feature_replay_on_text_stores_tokens_with_their_masks():
     nearest = torch.cdist(flat["h"].flatten(1), reference.flatten(1)).argmin(1)
     torch.testing.assert_close(flat["h"], reference[nearest], rtol=0, atol=1e-5)
     assert torch.equal(flat["mask"], x[nearest, 1].bool()) and not flat["mask"].all()
+    item = {**plugin.buffer.flat(), "t": torch.zeros(8, dtype=torch.long)}
+    item["mask"][:, -3:] = False  # the last 3 positions are padding in every stored row
+    shapes = []
+    model.blocks[1].register_forward_hook(lambda module, inputs, output: shapes.append(inputs[0].shape[1]))
+    with torch.no_grad():
+        full, _ = model.eval().decode(item["h"].float(), item["mask"], start=1)
+        torch.testing.assert_close(plugin.upper(model, item), full, rtol=0, atol=1e-5)  # trimming is exact
+    assert shapes == [TEXT_L, TEXT_L - 3]  # ... and the replayed states ran at the trimmed length
     counter = CallCounter(tok=model.tok, b0=model.blocks[0], b1=model.blocks[1])
     plugin.replay_loss(model.train(), 5).backward()
     assert counter.calls == {"tok": 0, "b0": 0, "b1": 1}

@@ -62,6 +62,7 @@ class RunState:
     device: str = "cpu"
     data_path: str | None = None
     diagnostics: dict[str, Any] | None = None  # benchmarks/diagnostics, when the scenario asks for it
+    routing: dict[str, Any] | None = None  # routing record of a mixture of experts (moe_adapters)
 
 
 def _build(spec: RunSpec, device):
@@ -121,6 +122,7 @@ def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
     state.extra_state = extra_state(strategy)
     added = getattr(strategy, "added_parameters", None)  # e.g. modular_lora: a module per experience
     state.added_parameters = None if added is None else [int(n) for n in added]
+    state.routing = getattr(strategy, "routing", None)  # e.g. moe_adapters: router forgetting
     state.data_path = getattr(strategy, "data_path", None)  # which loader fed training (fastdata table)
 
 
@@ -271,6 +273,7 @@ def _result(spec: RunSpec, state: RunState, error: dict | None, started: float) 
         **({"added_parameters": state.added_parameters} if state.added_parameters is not None else {}),
         "data_path": state.data_path,
         **({"diagnostics": state.diagnostics} if state.diagnostics is not None else {}),
+        **({"routing": state.routing} if state.routing is not None else {}),
         "config": spec.config(),
         "seeds": {"global": spec.seed, "class_order": spec.seed, "model_init": spec.seed, "data_order": spec.seed + 1},
         "provenance": provenance(state.device, started),

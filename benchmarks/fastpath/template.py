@@ -61,6 +61,9 @@ icarl                   tensor: iCaRL concatenates exemplars to adapted_dataset 
                         experience, over the memory)
 pnn                     tensor (PNNStrategy is a SupervisedTemplate)
 modular_lora            tensor (a Naive template over the ModularLoRA wrapper model)
+moe_adapters            tensor (a Naive template; the experts and routers live in the model)
+l2p                     tensor (a Naive template over the prompt-pool wrapper model)
+olora                   tensor (a Naive template; the adapters live in the model itself)
 lamaml                  tensor (a SupervisedMetaLearningTemplate: same loaders); its reservoir
                         buffer reads 10 samples a step per sample (Avalanche's Buffer)
 attn_reg                tensor (the plugin reads attention maps of the current batch only)

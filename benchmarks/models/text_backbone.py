@@ -91,10 +91,13 @@ class TextBackbone(HeadedModel):
         start: int,
         task_labels: torch.Tensor | None = None,
         output_attentions: bool = False,
+        pool_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, TransformerOutput]:
-        """Blocks start..n_layers-1 on hidden (B, L, D) of layer ``start``, pool, head -> (logits, output)."""
+        """Blocks start..n_layers-1 on hidden (B, L, D) of layer ``start``, pool, head -> (logits, output);
+        ``pool_mask`` (B, L) bool: the positions pooled (default: the real tokens, ``mask``)."""
         out = self._run(TransformerOutput(hidden=hidden, mask=mask.bool()), start, self.n_layers, output_attentions)
-        return self.classify(self.pool(out.hidden, out.mask), task_labels), out
+        pooled = self.pool(out.hidden, out.mask if pool_mask is None else pool_mask.bool())
+        return self.classify(pooled, task_labels), out
 
     def _run(self, out: TransformerOutput, start: int, stop: int, output_attentions: bool) -> TransformerOutput:
         if not 0 <= start <= stop <= self.n_layers:

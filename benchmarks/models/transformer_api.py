@@ -6,8 +6,10 @@ clbench's own plugins (attention regularisation, Transformer feature replay) rel
     model.n_layers -> int                               number of Transformer blocks
     model.encode(x, *, upto=None, output_attentions=False) -> TransformerOutput
         runs the input embedding and blocks 0..upto-1 (all blocks when upto is None);
-    model.decode(hidden, mask, *, start, task_labels=None, output_attentions=False) -> (logits, TransformerOutput)
-        runs blocks start..n_layers-1 on hidden states of layer ``start``, pools, applies the head;
+    model.decode(hidden, mask, *, start, task_labels=None, output_attentions=False, pool_mask=None)
+            -> (logits, TransformerOutput)
+        runs blocks start..n_layers-1 on hidden states of layer ``start``, pools (over ``pool_mask``,
+        (B, L) bool, when given: e.g. L2P's prompt positions; else over ``mask``), applies the head;
     model(x, task_labels=None) -> logits               == decode(encode(x, upto=k).hidden, ..., start=k)
     model.freeze_below(k)                               sets requires_grad=False for the embedding and blocks < k
     model.head                                          the output head (nn.Linear or MultiHeadClassifier)

@@ -161,11 +161,13 @@ class ViT(HeadedModel):
             raise ValueError("a multi-head (task-IL) ViT needs task_labels")
         return self.head(feats, task_labels)
 
-    def decode(self, hidden, mask, *, start: int, task_labels=None, output_attentions: bool = False):
-        """Run blocks start..n_layers-1 on hidden (B, L, D) of layer ``start``, pool, head -> (logits, output)."""
+    def decode(self, hidden, mask, *, start: int, task_labels=None, output_attentions: bool = False, pool_mask=None):
+        """Run blocks start..n_layers-1 on hidden (B, L, D) of layer ``start``, pool, head -> (logits, output);
+        ``pool_mask`` (B, L) bool: the positions mean-pooled (default ``mask``; ignored with ``pool = "cls"``)."""
         check(0 <= start <= self.n_layers, f"start must be in [0, {self.n_layers}], got {start}")
         out = self._run_blocks(hidden, mask, start, self.n_layers, output_attentions)
-        return self.apply_head(self.pool_tokens(out.hidden, out.mask), task_labels), out
+        pooled = self.pool_tokens(out.hidden, out.mask if pool_mask is None else pool_mask)
+        return self.apply_head(pooled, task_labels), out
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         out = self.encode(x)

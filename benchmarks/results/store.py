@@ -34,7 +34,8 @@ Stable keys that scripts (and the report) rely on, schema version 1:
                     strategies that store no data (EWC/SI/MAS importances and anchors, L2's anchor,
                     LwF's previous model); 0 for the others
     added_parameters  [int] per experience (optional): parameters a strategy adds to the model for
-                    each experience (modular_lora: a LoRA module + head); absent for the others
+                    each experience (modular_lora: a LoRA module + head; moe_adapters: its expert pool +
+                    routers at the first experience, 0 after); absent for the others
     data_path       which loader fed training (see the table in benchmarks/fastpath/template.py) or null
     diagnostics     only for scenarios with ``diagnostics = true`` (Transformers; benchmarks/diagnostics):
                     {"blocks": n_layers B, "frozen_below": int | null,
@@ -47,6 +48,18 @@ Stable keys that scripts (and the report) rely on, schema version 1:
                                       after j on the drift set (1 = unchanged); null for j > i,
                      "samples": {"fit": [per j], "test": [per j], "drift": int},
                      "setup_s": float, "time_s": [seconds per experience], "params": {...}}
+    routing         only for mixtures of experts (moe_adapters; strategies/plugins/expert_routing.py):
+                    {"blocks": [adapted block indices b], "experts": E, "top_k": k, "freeze_used": bool,
+                     "owned":   [i][b]  the k experts picked most while training experience i,
+                     "selection_accuracy": [i][j]  fraction of test experience j's samples sent to
+                                j's router after training i (1 in task-IL); null for j > i,
+                     "trainable_parameters": [i]  expert + router parameters trained in experience i,
+                     "load":    [i][b][j]  E fractions: share of test experience j's top-k slots per
+                                expert after training i (the routing distribution),
+                     "changed": [i][b][j]  fraction of j's test samples whose top-k expert set differs
+                                from the one after training j (router forgetting); null for j > i,
+                     "routing_accuracy": [i][b][j]  mean share of j's top-k slots on owned[j][b];
+                                null for j > i}
     config          full resolved config {"scenario": {...}, "model": {...}, "strategy": {...},
                     "train": {...}, "seed": int}
     seeds           {"global", "class_order", "model_init", "data_order"}

@@ -1,7 +1,8 @@
 """Transformer feature (latent) replay: store hidden states of layer k, replay them through blocks >= k.
 
 The backbone is split at layer k (the input of block k). After the first experience (or from the
-start, for a pretrained model) the embedding and blocks < k are frozen; after each experience a
+start, for a pretrained model; never with ``train_lower``, an ablation) the embedding and blocks < k
+are frozen; after each experience a
 class-balanced, seeded sample of its data is encoded ONCE up to layer k (no grad, eval mode) and
 stored. While training, every mini-batch adds the loss of a replayed batch of the same size:
 
@@ -32,18 +33,30 @@ from strategies.plugins.modes import eval_mode, frozen_to_eval
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 
+def trim_padding(h: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop the trailing positions that are padding in every row: h (B, L, D), mask (B, L) -> (B, L', ...).
+
+    Exact (padded keys are masked and not pooled), as the text models' own trim_padding does for the
+    current batch; without it a replayed batch of CLINC150 states runs the upper blocks at L = 32.
+    """
+    real = torch.nonzero(mask.any(dim=0))
+    n = int(real.max()) + 1 if len(real) else mask.shape[1]
+    return h[:, :n], mask[:, :n]
+
+
 class FeatureReplayPlugin(SupervisedPlugin):
     """Latent replay for Transformer backbones; ``memory_usage()`` reports (samples, bytes) held."""
 
     def __init__(self, *, layer: int = -1, store: Literal["tokens", "pooled"] = "tokens", mem_size: int = 1100,
                  mem_bytes: int = 0, dtype: Literal["fp32", "fp16"] = "fp32", freeze_from_start: bool = False,
-                 seed: int = 0, label_bytes: int = 0) -> None:
+                 train_lower: bool = False, seed: int = 0, label_bytes: int = 0) -> None:
         """Args:
         layer: split k; negative counts from the top (-1 = n_layers - 1: only the last block trains).
         store: "tokens" or "pooled" (see the module docstring).
         mem_size: most stored samples; mem_bytes: most stored bytes (0 = no byte limit); the tighter wins.
         dtype: storage precision of hidden states, "fp32" or "fp16" (replayed as the model's dtype).
         freeze_from_start: freeze below k before the first experience (pretrained backbone).
+        train_lower: never freeze: blocks < k keep training, the stored states go stale (an ablation).
         seed: seeds the class-balanced selection and the replay sampling.
         label_bytes: bytes charged per stored sample for its label (+ task id): ScenarioInfo.label_bytes,
             so that feature and raw replay pay the same per-sample label cost (benchmarks/core/storage.py).
@@ -51,8 +64,10 @@ class FeatureReplayPlugin(SupervisedPlugin):
         super().__init__()
         if store not in ("tokens", "pooled") or dtype not in DTYPES:
             raise ValueError(f"store must be 'tokens'|'pooled' and dtype 'fp32'|'fp16', got {store!r}, {dtype!r}")
+        if freeze_from_start and train_lower:
+            raise ValueError("freeze_from_start and train_lower contradict each other: set at most one")
         self.layer, self.store, self.dtype = layer, store, DTYPES[dtype]
-        self.freeze_from_start, self.seed = freeze_from_start, seed
+        self.freeze_from_start, self.train_lower, self.seed = freeze_from_start, train_lower, seed
         self.buffer = FeatureBuffer(mem_size=mem_size, mem_bytes=mem_bytes, label_bytes=label_bytes)
         self.frozen = False
         self.generator = torch.Generator().manual_seed(seed)
@@ -95,7 +110,8 @@ class FeatureReplayPlugin(SupervisedPlugin):
         h, t = item["h"].to(self._hidden_dtype), item["t"]
         if self.store == "pooled":
             return model.head(h) if isinstance(model.head, nn.Linear) else model.head(h, t)
-        logits, _ = model.decode(h, item["mask"], start=self.split(model), task_labels=t)
+        h, mask = trim_padding(h, item["mask"])
+        logits, _ = model.decode(h, mask, start=self.split(model), task_labels=t)
         return logits
 
     def replay_loss(self, model: nn.Module, n: int) -> torch.Tensor:
@@ -139,6 +155,6 @@ class FeatureReplayPlugin(SupervisedPlugin):
             strategy.loss = strategy.loss + self.replay_loss(strategy.model, len(strategy.mb_x))
 
     def after_training_exp(self, strategy, **kwargs) -> None:
-        if not self.frozen:
+        if not self.frozen and not self.train_lower:
             self.freeze(strategy.model)
         self.update_buffer(strategy)

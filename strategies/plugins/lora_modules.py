@@ -26,11 +26,31 @@ from strategies.plugins.module_memo import LogitMemo
 MASKED = -1e4  # logit of classes outside the chosen module (finite: no NaN in cross-entropy)
 
 
+#: LoRA target names per model family: HF BERT (MiniLM) names, else the fused projection (ViT, text
+#: Transformer ``qkv``)
+BERT_TARGETS = ("query", "value")
+FUSED_TARGETS = ("qkv",)
+
+
 def lora_layers(module: nn.Module) -> list[nn.Module]:
     """peft's LoRA-wrapped layers inside ``module``."""
     from peft.tuners.tuners_utils import BaseTunerLayer
 
     return [m for m in module.modules() if isinstance(m, BaseTunerLayer)]
+
+
+def default_targets(model: nn.Module) -> list[str]:
+    """Query and value projections for BERT (MiniLM), the fused ``qkv`` otherwise (ViT, text Transformer)."""
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    return list(BERT_TARGETS if set(BERT_TARGETS) <= names else FUSED_TARGETS)
+
+
+def adapted_blocks(backbone: nn.Module) -> list[nn.Module]:
+    """The blocks the model config fine-tunes (k..n-1, so a prefix cache of blocks < k stays exact); all
+    blocks when the config freezes (or trains) the whole encoder."""
+    k = getattr(backbone, "frozen_below", None)
+    blocks = list(backbone.blocks)
+    return blocks[k:] if k is not None and 0 < k < len(blocks) else blocks
 
 
 class ModularLoRA(nn.Module):
@@ -47,10 +67,7 @@ class ModularLoRA(nn.Module):
         super().__init__()
         self.backbone = backbone.requires_grad_(False)
         self.backbone.cache_features = False  # MiniLM's feature memo would serve stale features
-        k = getattr(backbone, "frozen_below", None)
-        # blocks the model config fine-tunes (k..n-1, so a prefix cache of blocks < k stays exact); all
-        # blocks when the config freezes (or trains) the whole encoder
-        self.adapted = list(backbone.blocks)[k:] if k is not None and 0 < k < len(backbone.blocks) else list(backbone.blocks)
+        self.adapted = adapted_blocks(backbone)
         self.lora_config = lora_config
         self.n_outputs = n_outputs
         self.route_by_task = route_by_task
