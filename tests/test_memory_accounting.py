@@ -187,5 +187,5 @@ def test_prefix_cache_charges_only_stored_entries_to_the_fill():
     assert filled > before
     cache.forward(model, x)  # all hits
     full = FrozenPrefixCache(max_bytes=0)  # stores nothing: its computations recur, they are training
-    full.forward(model, x)
+    full.forward(build_model("text_transformer", params, info).eval(), x)  # other weights: no stored states
     assert feature_memo.fill_seconds() == filled and full.misses == 4

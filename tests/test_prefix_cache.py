@@ -1,13 +1,23 @@
-"""FrozenPrefixCache: exact logits from cached layer-k states, each input's prefix computed once."""
+"""FrozenPrefixCache: exact logits from cached layer-k states, each input's prefix computed once per process."""
 
 from __future__ import annotations
+
+import csv
 
 import pytest
 import torch
 
 from benchmarks.core import ScenarioInfo
 from benchmarks.models import MODELS, build_model
-from benchmarks.models.prefix_cache import FrozenPrefixCache
+from benchmarks.models.prefix_cache import FrozenPrefixCache, clear_stores, stored_bytes
+
+
+@pytest.fixture(autouse=True)
+def _empty_stores():
+    """The stores are process-wide: every test starts (and leaves) them empty."""
+    clear_stores()
+    yield
+    clear_stores()
 
 INFO = ScenarioInfo(name="t", family="t", setting="class_il", n_experiences=1, n_outputs=5, input_shape=(2, 12),
                     modality="text", classes_per_experience=((0, 1, 2, 3, 4),), sample_bytes=192)
@@ -130,10 +140,100 @@ def test_minilm_prefix_cache_follows_changes_of_the_frozen_weights():
     assert model.prefix_cache.misses == 2 * len(x)
     model.load_state_dict(_minilm(frozen_layers=3).state_dict())  # back to the pretrained weights
     assert torch.allclose(model(x), _minilm(frozen_layers=3, cache_prefix=False).eval()(x), atol=1e-5)
-    assert model.prefix_cache.misses == 3 * len(x)
+    assert model.prefix_cache.misses == 2 * len(x)  # the pretrained weights' entries are still stored
     model.freeze_below(2)  # another k: recomputed at layer 2
     model(x)
-    assert model.prefix_cache.misses == 4 * len(x) and model.prefix_cache.key[0] == 2
+    assert model.prefix_cache.misses == 3 * len(x) and model.prefix_cache.key[0] == 2
+
+
+def test_minilm_a_new_model_reuses_the_states_of_the_same_frozen_weights_only():
+    x = _minilm_inputs()
+    first = _minilm(frozen_layers=3).eval()
+    first(x)
+    again = _minilm(frozen_layers=3).eval()  # the next run's model: same pretrained weights, new cache object
+    assert again.prefix_cache is not first.prefix_cache
+    ref = _minilm(frozen_layers=3, cache_prefix=False).eval()(x)
+    assert torch.equal(again(x), first(x)) and torch.allclose(again(x), ref, atol=1e-5)
+    assert again.prefix_cache.misses == 0  # every state came from the first model's fill
+    other = _minilm(frozen_layers=3).eval()
+    with torch.no_grad():
+        other.bert.encoder.layer[1].output.dense.weight.mul_(1.5)  # other frozen weights: their own store
+    plain = _minilm(frozen_layers=3, cache_prefix=False).eval()
+    plain.load_state_dict(other.state_dict())
+    assert torch.allclose(other(x), plain(x), atol=1e-5) and not torch.allclose(other(x), ref, atol=1e-3)
+    assert other.prefix_cache.misses == len(x)
+    assert _minilm(frozen_layers=2).eval()(x).shape == ref.shape  # another k: computed too
+    assert stored_bytes() == 3 * int(x[:, 1].sum()) * 384 * 4  # three stores of the same inputs
+
+
+def test_minilm_a_stored_state_does_not_depend_on_the_batch_that_filled_it():
+    """Batched matmuls round with the batch's size and length: states are computed input by input, so
+    a run's results do not depend on which earlier run (with other batches) filled the store."""
+    x = _minilm_inputs(8, L=16)
+    model = _minilm(frozen_layers=4).eval()
+    together, _ = model.prefix_cache.hidden(model, x)  # filled by one batch of 8
+    clear_stores()
+    for i in torch.randperm(len(x)).tolist():  # filled input by input, in another order
+        alone = model.prefix_cache.hidden(model, x[[i]])[0][0]  # (n_i, D)
+        assert torch.equal(together[i, : len(alone)], alone), i
+    assert model.prefix_cache.misses == 2 * len(x)
+    with torch.no_grad():
+        batched = model.encode(x[:, :, : together.shape[1]], upto=4).hidden  # no prefix cache
+    assert torch.allclose(together, batched * x[:, 1, : together.shape[1], None], atol=1e-5)
+
+
+def test_minilm_the_store_bound_counts_every_store_of_the_process():
+    x = _minilm_inputs(6)
+    one_input = 384 * 4 * int(x[0, 1].sum())
+    model = _minilm(frozen_layers=4).eval()
+    model(x)
+    other = _minilm(frozen_layers=5).eval()
+    other.prefix_cache.max_bytes = one_input  # no room beside the k=4 store: that one is dropped
+    other(x)
+    assert model.prefix_cache.store == {} and len(other.prefix_cache.store) == 1
+    assert stored_bytes() == one_input
+    model(x)  # k=4 recomputed (within its own 1 GiB bound: the k=5 store stays)
+    assert model.prefix_cache.misses == 2 * len(x) and len(other.prefix_cache.store) == 1
+
+
+# -- a worker process runs several runs: the second one finds the first one's states ------------------
+WORDS = ("alpha apple", "bravo banana", "charlie cherry", "delta date")
+
+
+def _text_doc(tmp_path, strategies) -> dict:
+    path = tmp_path / "d.csv"
+    with open(path, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["text", "label", "split"])
+        for label, words in enumerate(WORDS):
+            out.writerows([f"{words} number {i} of {label}", str(label), "train" if i < 6 else "test"]
+                          for i in range(9))
+    scenario = {"scenario": "split_text_class_il", "dataset": "file", "path": str(path),
+                "groups": [["0", "1"], ["2", "3"]], "max_length": 16,
+                "model": {"name": "minilm", "frozen_layers": 4}}
+    return {"suite": {"seeds": [0], "strategies": list(strategies), "device": "cpu"},
+            "train": {"epochs": 2, "batch_size": 4, "eval_batch_size": 8}, "scenarios": {"mine": scenario}}
+
+
+def test_consecutive_runs_in_one_process_match_runs_in_fresh_processes(tmp_path, monkeypatch):
+    from benchmarks.config.loader import expand
+    from benchmarks.engine.runner import run_one
+
+    monkeypatch.setenv("CLBENCH_CACHE", str(tmp_path / "cache"))
+    specs = expand(_text_doc(tmp_path, ["naive", "lwf"]), name="t", where="test")
+    fresh = []
+    for spec in specs:  # each run with empty stores, as in a new worker process
+        clear_stores()
+        fresh.append(run_one(spec))
+    clear_stores()
+    warm = [run_one(specs[0])]
+    filled = stored_bytes()
+    warm.append(run_one(specs[1]))  # the same utterances: every state is already stored
+    for a, b in zip(fresh, warm):
+        assert a["status"] == b["status"] == "ok", (a["error"], b["error"])
+        assert a["accuracy_matrix"] == b["accuracy_matrix"] and a["initial_accuracy"] == b["initial_accuracy"]
+    assert fresh[1]["cache_fill_s"] > 0 and warm[0]["cache_fill_s"] > 0
+    assert warm[1]["cache_fill_s"] == 0.0 and stored_bytes() == filled  # no input computed (nor stored) again
 
 
 def test_minilm_prefix_cache_is_off_outside_1_to_5_and_with_cache_prefix_false():
@@ -192,3 +292,15 @@ def test_minilm_plugins_still_get_every_layer_with_the_cache():
     logits, _ = model.decode(hidden.hidden, hidden.mask, start=4)
     assert torch.allclose(logits, model(x), atol=1e-5)
     assert model.prefix_cache.misses == len(x)
+
+
+def test_minilm_a_memoised_feature_does_not_depend_on_the_batch_that_computed_it():
+    from benchmarks.models import feature_memo
+
+    x, model = _minilm_inputs(8, L=16), _minilm().eval()  # frozen_layers = 6: the process-wide feature memo
+    feature_memo.clear()
+    together = model.features(x)
+    feature_memo.clear()
+    alone = torch.cat([model.features(x[[i]]) for i in range(len(x))])
+    feature_memo.clear()
+    assert model.memo_misses == 2 * len(x) and torch.equal(together, alone)

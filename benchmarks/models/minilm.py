@@ -10,8 +10,8 @@ Pooling: mean over real tokens (as sentence-transformers does for this model, wi
 Default: the whole encoder is frozen (``frozen_layers = 6``) and only the head trains: with a
 linear head on CLINC150 this is the usual strong baseline (joint ~95%). Then pooled features are
 memoised per distinct input (feature_memo.py): each utterance goes through MiniLM once per process.
-With ``frozen_layers = k`` in 1..5 the layer-k hidden states are cached per distinct input instead
-(prefix_cache.py, ``cache_prefix``): ``model(x)`` / ``features(x)`` then run only blocks k..5, in
+With ``frozen_layers = k`` in 1..5 the layer-k hidden states are cached per distinct input and process
+instead (prefix_cache.py, ``cache_prefix``): ``model(x)`` / ``features(x)`` then run only blocks k..5, in
 training and evaluation alike; ``encode``/``decode`` (the Transformer API the plugins use for
 attention maps and hidden states) always compute every layer they are asked for.
 """
@@ -55,8 +55,11 @@ class MiniLMParams:
             layers on every step. No effect for k = 0, -1 or 6.
         prefix_cache_mb: bound on the cached states, in MiB, held on the model's device (about 16 KB
             per CLINC150 utterance in fp32: its ~22,500 in-scope train/val/test utterances take
-            ~360 MB). Once full, inputs not stored yet are recomputed each time (stored ones keep
-            being reused).
+            ~360 MB). The states are process-wide (the next run of a worker with the same k and
+            frozen weights reuses them) and the bound counts all of them, every k and weight set:
+            a cache that needs room drops the other ones (least recently used first); once its own
+            states fill it, inputs not stored yet are recomputed each time (stored ones keep being
+            reused).
         prefix_cache_dtype: "fp32" (exact) or "fp16" (half the memory; not bit-exact: the states
             are rounded to fp16 before the trainable blocks).
         attention_dropout: dropout on attention probabilities of the blocks that train. 0 (the
@@ -174,9 +177,15 @@ class MiniLM(TextBackbone):
         if self.fingerprint is None:
             frozen = [(n, p) for n, p in self.named_parameters() if not n.startswith("head.")]
             self.fingerprint = "minilm:" + feature_memo.fingerprint(frozen)
-        feats, misses = feature_memo.memo_features(x, self.fingerprint, super().features)
+        feats, misses = feature_memo.memo_features(x, self.fingerprint, self._features_one_by_one)
         self.memo_misses += misses
         return feats
+
+    def _features_one_by_one(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features (B, 384) of each input computed alone: a memoised feature then does not depend
+        on the batch that first computed it (batched matmuls round with the batch's size and length),
+        so a run's results do not depend on the runs its process did before."""
+        return torch.cat([TextBackbone.features(self, row) for row in x.split(1)])
 
 
 @MODELS.register("minilm", params=MiniLMParams, modality="text", transformer=True)
