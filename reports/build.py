@@ -6,10 +6,11 @@ from pathlib import Path
 
 from reports.aggregate import ScenarioResult, aggregate
 from reports.comparison import write_comparison_csv
+from reports.contrasts import Contrast, add_contrasts_section, scenario_contrasts, write_contrasts_csv
 from reports.diagnostics import add_diagnostics_section
 from reports.figures import write_scenario_figures
 from reports.html import render_html
-from reports.latex import latex_comparison_table, latex_document, latex_summary_table
+from reports.latex import latex_comparison_table, latex_contrast_table, latex_document, latex_summary_table
 from reports.markdown import render_markdown
 from reports.published import Comparison, load_published, scenario_comparisons
 from reports.routing import add_routing_section
@@ -25,10 +26,11 @@ def default_out_dir(results_dir: Path) -> Path:
     return Path(results_dir) / "report"
 
 
-def _latex(data: ReportData) -> str:
-    """Every summary table, then every published-table comparison."""
+def _latex(data: ReportData, contrasts: list[tuple[ScenarioResult, list[Contrast]]]) -> str:
+    """Every summary table, then every published-table comparison, then every contrast table."""
     parts = [latex_summary_table(sc) for sc in data.scenarios if sc.strategies]
     parts += [latex_comparison_table(sc, c) for sc, c in _comparisons(data)]
+    parts += [latex_contrast_table(sc, cs) for sc, cs in contrasts if cs]
     return latex_document(parts)
 
 
@@ -61,13 +63,17 @@ def build_report(results_dir: Path | str, out_dir: Path | str | None = None) -> 
     out = Path(out_dir) if out_dir is not None else default_out_dir(results_dir)
     data = _collect(results_dir, out)
     doc = build_document(data)
+    contrasts = [(sc, scenario_contrasts(sc)) for sc in data.scenarios]
+    add_contrasts_section(doc, contrasts)  # each strategy vs naive, each combination vs its parts
     add_diagnostics_section(doc, data.scenarios, out)  # per-layer diagnostics, when runs recorded them
     add_routing_section(doc, data.scenarios)  # router forgetting, when mixture-of-experts runs recorded it
     (out / "index.md").write_text(render_markdown(doc), encoding="utf-8")
     (out / "index.html").write_text(render_html(doc, out), encoding="utf-8")
     write_summary_csv(data.scenarios, out / "summary.csv")
-    (out / "tables.tex").write_text(_latex(data), encoding="utf-8")
+    (out / "tables.tex").write_text(_latex(data, contrasts), encoding="utf-8")
     pairs = _comparisons(data)
     if pairs:
         write_comparison_csv(pairs, out / "comparison.csv")
+    if any(cs for _, cs in contrasts):
+        write_contrasts_csv(contrasts, out / "contrasts.csv")
     return out / "index.html"

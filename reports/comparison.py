@@ -16,14 +16,17 @@ from reports.aggregate import ScenarioResult
 from reports.document import Heading, Paragraph, Table, plain
 from reports.labels import strategy_display
 from reports.published import Comparison, ComparisonRow, PublishedTable, compare
-from reports.stats import Summary
+from reports.stats import Summary, Welch
 
 __all__ = [
     "acceptance_label",
     "ci_text",
     "comparison_blocks",
+    "csv_number",
+    "interval_text",
     "mean_std_n",
     "rho_text",
+    "signed",
     "verdict_text",
     "within_text",
     "write_comparison_csv",
@@ -49,16 +52,19 @@ def mean_std_n(s: Summary, pm: str = " ± ") -> str:
     return text + f" (n = {s.n})"
 
 
-def _signed(x: float) -> str:
+def signed(x: float) -> str:
     """+1.23 / −1.23 with a true minus sign."""
     return f"{x:+.2f}".replace("-", "−")
 
 
 def ci_text(r: ComparisonRow) -> str:
     """ "[−0.51, +2.97]", or why the interval is undefined."""
-    if r.diff.defined:
-        return f"[{_signed(r.diff.low)}, {_signed(r.diff.high)}]"
-    return "undefined: " + _undefined_reason(r)
+    return interval_text(r.diff) if r.diff.defined else "undefined: " + _undefined_reason(r)
+
+
+def interval_text(d: Welch) -> str:
+    """ "[−0.51, +2.97]": a defined Welch interval with signed bounds."""
+    return f"[{signed(d.low)}, {signed(d.high)}]"
 
 
 def _undefined_reason(r: ComparisonRow) -> str:
@@ -105,7 +111,7 @@ def _row(r: ComparisonRow, with_notes: bool) -> tuple[str, ...]:
         plain(strategy_display(r.strategy)),
         mean_std_n(r.ours),
         plain(mean_std_n(r.published)),
-        _signed(r.diff_pp),
+        signed(r.diff_pp),
         plain(ci_text(r)),
         df,
         f"**{verdict}**" if r.consistent is False else verdict,
@@ -212,7 +218,7 @@ CSV_HEADER = (
 )
 
 
-def _num(x: float) -> str:
+def csv_number(x: float) -> str:
     """Full precision; empty when undefined."""
     return "" if math.isnan(x) else repr(float(x))
 
@@ -232,20 +238,20 @@ def _csv_row(sc: ScenarioResult, c: Comparison, r: ComparisonRow) -> list[str]:
         r.strategy,
         r.method,
         r.note,
-        _num(r.ours.mean),
-        _num(r.ours.std),
+        csv_number(r.ours.mean),
+        csv_number(r.ours.std),
         str(r.ours.n),
-        _num(r.published.mean),
-        _num(r.published.std),
+        csv_number(r.published.mean),
+        csv_number(r.published.std),
         str(r.published.n) if r.published.n else "",
-        _num(d.diff),
-        _num(d.low),
-        _num(d.high),
-        _num(d.df),
+        csv_number(d.diff),
+        csv_number(d.low),
+        csv_number(d.high),
+        csv_number(d.df),
         _flag(r.consistent),
-        _num(r.bound_pp),
+        csv_number(r.bound_pp),
         _flag(r.within),
-        _num(c.rho),
+        csv_number(c.rho),
         str(c.n_rank),
     ]
 

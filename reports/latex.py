@@ -7,12 +7,13 @@ import re
 
 from reports.aggregate import ScenarioResult
 from reports.comparison import rho_text, verdict_text
+from reports.contrasts import BASELINE, Contrast, percent
 from reports.labels import strategy_display
 from reports.published import Comparison, ComparisonRow
-from reports.stats import Summary
+from reports.stats import Summary, Welch
 from reports.tables import best_rows, columns_for, format_summary
 
-__all__ = ["latex_comparison_table", "latex_document", "latex_escape", "latex_summary_table"]
+__all__ = ["latex_comparison_table", "latex_contrast_table", "latex_document", "latex_escape", "latex_summary_table"]
 
 _SPECIAL = {
     "&": r"\&",
@@ -114,9 +115,8 @@ def _cell_tex(s: Summary) -> str:
     return f"${body}$ ($n = {s.n}$)"
 
 
-def _diff_tex(r: ComparisonRow) -> str:
+def _diff_tex(d: Welch) -> str:
     """$+1.23$ [$-0.51$, $+2.97$], or the difference with "CI undefined"."""
-    d = r.diff
     if not d.defined:
         return f"${d.diff:+.2f}$ (CI undefined)"
     return f"${d.diff:+.2f}$ [${d.low:+.2f}$, ${d.high:+.2f}$]"
@@ -131,7 +131,7 @@ def _comparison_row(r: ComparisonRow, marks: dict[str, str]) -> str:
         latex_escape(strategy_display(r.strategy)),
         _cell_tex(r.ours),
         _cell_tex(r.published),
-        _diff_tex(r),
+        _diff_tex(r.diff),
         f"\\textbf{{{verdict}}}" if r.consistent is False else verdict,
         f"{within} ({r.bound_pp:.2f})",
     ]
@@ -153,6 +153,33 @@ def latex_comparison_table(sc: ScenarioResult, c: Comparison) -> str:
     header = "Method (paper) & Strategy & Ours (\\%) & Published (\\%) & Diff.\\ [95\\% CI] (pp) & Verdict & Accept"
     body = [_comparison_row(r, marks) for r in c.rows]
     return _wrap(caption, _label(sc, "-" + t.key), "l l r r r l l", header, body)
+
+
+def _contrast_row(c: Contrast) -> str:
+    """Strategy, reference, its ACC and forgetting, difference [CI], verdict (bold when significant)."""
+    verdict = latex_escape(c.verdict)
+    forgetting = c.a.stats["forgetting"]
+    cells = [
+        latex_escape(strategy_display(c.a.strategy)),
+        latex_escape(strategy_display(c.b.strategy)),
+        _cell_tex(percent(c.a.stats["average_accuracy"])),
+        _cell_tex(percent(forgetting)) if forgetting.n else "--",
+        _diff_tex(c.diff),
+        f"\\textbf{{{verdict}}}" if c.verdict in ("helps", "hurts") else verdict,
+    ]
+    return " & ".join(cells)
+
+
+def latex_contrast_table(sc: ScenarioResult, contrasts: list[Contrast]) -> str:
+    """Each strategy against naive and each combination against its parts: ACC difference, Welch 95% CI."""
+    caption = (
+        f"{latex_escape(sc.display)}: strategy $-$ reference in ACC (pp) with the 95\\% CI of Welch's $t$ test; "
+        "ACC and forgetting (\\%) of the strategy, mean $\\pm$ std over $n$ seeds. Helps / hurts: the CI lies "
+        f"above / below 0; n/a: fewer than 2 seeds. Reference {latex_escape(BASELINE)} or a part of a combination."
+    )
+    header = "Strategy & Reference & ACC (\\%) & Forgetting (\\%) & $\\Delta$ ACC [95\\% CI] (pp) & Verdict"
+    body = [_contrast_row(c) for c in contrasts]
+    return _wrap(caption, _label(sc, "-contrasts"), "l l r r r l", header, body)
 
 
 def latex_document(parts: list[str]) -> str:

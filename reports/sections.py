@@ -80,6 +80,11 @@ FILES = (
         "the published mean, std and n (percent), the difference with its Welch 95% CI and df, the "
         "verdict, the acceptance bound and Spearman's rho of the scenario"
     ),
+    (
+        "`contrasts.csv` (when a strategy is compared with naive or a combination with its parts): one row "
+        "per contrast: scenario, strategy, reference, the ACC difference strategy − reference in percentage "
+        "points with its Welch 95% CI and df, the seeds on each side (n_a, n_b), the verdict, the suite"
+    ),
     "`figures/`: every figure as PNG and SVG",
     "`index.md`, `index.html`: this report (the HTML is self-contained)",
 )

@@ -225,7 +225,8 @@ def test_hsu_comparison_when_reference_declared(report, summary):
     line = next(line for line in md.splitlines() if line.startswith("| Adam (naive) |"))
     assert f"| {mean:.2f} ± {std:.2f} (n = 3) | 19.71 ± 0.08 (n = 10) | {mean - 19.71:+.2f} |" in line
     assert ("**no (bound 2.00)**" in line) == (abs(mean - 19.71) > 2.0)
-    assert "| Replay |" not in md.split("### Comparison with", 1)[1]  # plain replay maps to no row
+    comparison = md.split("### Comparison with", 1)[1].split("\n## ", 1)[0]  # up to the next section
+    assert "| Replay |" not in comparison  # plain replay maps to no row
     assert "Offline (joint)" not in md.split("Published rows with no run")[0]  # no joint run here
     assert "Comparison with" not in md.split("## Split-MNIST, class-incremental", 1)[0]
 
