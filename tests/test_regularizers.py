@@ -86,6 +86,17 @@ class _WithNorm(nn.Module):
         return self.net(x)
 
 
+class _DynamicShape(_WithNorm):
+    """Trims all-zero trailing inputs with ``nonzero`` (a data-dependent shape, like the text models'
+    ``trim_padding``), then pads back: vmap cannot batch it, so the batch-1 loop fallback runs."""
+
+    def forward(self, x):
+        flat = x.flatten(1)
+        real = torch.nonzero(flat.abs().sum(0))
+        trimmed = flat[:, : int(real.max()) + 1]
+        return self.net(F.pad(trimmed, (0, flat.shape[1] - trimmed.shape[1])))
+
+
 def _mlp() -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(12, 6), nn.ReLU(), nn.Linear(6, 3))
 
@@ -105,7 +116,7 @@ def _data(n=10):
     return torch.randn(n, 3, 4), torch.randint(0, 3, (n,))
 
 
-@pytest.mark.parametrize("make", [_mlp, _WithNorm], ids=["linear-path", "vmap-path"])
+@pytest.mark.parametrize("make", [_mlp, _WithNorm, _DynamicShape], ids=["linear-path", "vmap-path", "loop-fallback"])
 @pytest.mark.parametrize("label", ["predicted", "true"])
 def test_fisher_equals_a_batch_one_loop(make, label):
     torch.manual_seed(1)
@@ -121,7 +132,7 @@ def test_fisher_equals_a_batch_one_loop(make, label):
         assert any(not torch.allclose(ours[n], fisher_diagonal(model, [(x, y, 0)], "true")[n]) for n in ref)
 
 
-@pytest.mark.parametrize("make", [_mlp, _WithNorm], ids=["linear-path", "vmap-path"])
+@pytest.mark.parametrize("make", [_mlp, _WithNorm, _DynamicShape], ids=["linear-path", "vmap-path", "loop-fallback"])
 def test_mas_per_sample_equals_a_batch_one_loop(make):
     torch.manual_seed(2)
     model = make()
@@ -228,3 +239,16 @@ def test_ewc_keeps_a_term_per_experience_and_online_ewc_one():
         for exp in scenario.benchmark.train_stream:
             strategy.train(exp)
         assert len(_regularizer(strategy).terms) == n_terms
+
+
+def test_the_loop_fallback_runs_only_when_vmap_cannot_batch_the_model():
+    """_DynamicShape makes vmap raise; the fallback must then give the loop reference (checked above)
+    and vmap must really fail on it (else the fallback is never exercised)."""
+    model = _DynamicShape()
+    x, y = _data(4)
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    total = {n: torch.zeros_like(p) for n, p in params.items()}
+    with pytest.raises(RuntimeError, match="vmap"):
+        persample._vmap_sums(model, params, {}, x, y, (), lambda out, t: F.cross_entropy(out, t, reduction="sum"),
+                             torch.square, total)
+    assert all(float(v.abs().sum()) == 0 for v in total.values())  # a failed batch adds nothing

@@ -10,7 +10,11 @@ Two exact paths: when every trainable parameter belongs to an nn.Linear applied 
 (MLPs), the per-sample gradient of a weight is the outer product g_n a_n^T of the output gradient and
 the input, and stat(g a^T) = stat(g) stat(a)^T for square and abs, so the sum over samples is one
 matrix product stat(G)^T stat(A) (Goodfellow 2015's trick): no per-sample tensor is built. Otherwise
-torch.func's vmap(grad) computes per-sample gradients in chunks sized to ``BUDGET`` floats.
+torch.func's vmap(grad) computes per-sample gradients in chunks sized to ``BUDGET`` floats. A model
+whose forward vmap cannot batch (an op with a data-dependent output shape, e.g. the text Transformers'
+``trim_padding``, which drops the batch's all-padding tail with ``nonzero``) falls back to the reference
+definition itself: one batch-1 backward pass per sample (exact, slower; the fallback is remembered for
+the rest of the call).
 """
 
 from __future__ import annotations
@@ -75,11 +79,24 @@ def _vmap_sums(model, params: Tensors, buffers: Tensors, x, y, extra: tuple, los
         out = functional_call(model, (p, buffers), (xi.unsqueeze(0), *extra))  # (1, C)
         return loss_of(out, yi.unsqueeze(0))
 
-    step = chunk_size(model)
+    step, part = chunk_size(model), {n: torch.zeros_like(t) for n, t in total.items()}
     for i in range(0, len(x), step):
         grads = vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, x[i:i + step], y[i:i + step])
         for n, g in grads.items():  # (B, *shape)
-            total[n] += stat(g).sum(0)
+            part[n] += stat(g).sum(0)
+    for n, v in part.items():  # added only once the whole batch went through (a failure adds nothing)
+        total[n] += v
+
+
+def _loop_sums(model, x, y, extra: tuple, loss_of, stat, total: Tensors) -> None:
+    """Add sum_n stat(per-sample grad) of one batch to ``total`` with one batch-1 backward per sample."""
+    params = trainable(model)
+    names, tensors = list(params), list(params.values())
+    for i in range(len(x)):
+        loss = loss_of(model(x[i:i + 1], *extra), y[i:i + 1])
+        for n, g in zip(names, torch.autograd.grad(loss, tensors, allow_unused=True)):
+            if g is not None:  # a parameter the sample's path does not use (e.g. another task's head)
+                total[n] += stat(g)
 
 
 def mean_per_sample(
@@ -99,13 +116,23 @@ def mean_per_sample(
     params = {n: p.detach() for n, p in trainable(model).items()}
     buffers = dict(model.named_buffers())
     total = {n: torch.zeros_like(p) for n, p in params.items()}
-    count, was_training = 0, model.training
+    count, was_training, vmappable = 0, model.training, True
     model.eval()
     try:
         for x, y, task in batches:
             extra = forward_args(model, task)
-            if not _linear_sums(model, x, y, extra, loss_of, stat, total):
-                _vmap_sums(model, params, buffers, x, y, extra, loss_of, stat, total)
+            if _linear_sums(model, x, y, extra, loss_of, stat, total):
+                pass
+            elif vmappable:
+                try:
+                    _vmap_sums(model, params, buffers, x, y, extra, loss_of, stat, total)
+                except RuntimeError as e:  # e.g. "vmap: We do not support ... dynamic shape" (nonzero)
+                    if "vmap" not in str(e):
+                        raise
+                    vmappable = False
+                    _loop_sums(model, x, y, extra, loss_of, stat, total)
+            else:
+                _loop_sums(model, x, y, extra, loss_of, stat, total)
             count += len(x)
     finally:
         model.train(was_training)
