@@ -236,12 +236,17 @@ def _time_panel(ax, rows: list[StrategyResult]) -> None:
     ax.set_xlabel("Training time, all experiences (s)")
 
 
+def _decimal(value: float, suffixes: tuple[str, str, str], sep: str, base: str) -> str:
+    """``value`` with a decimal suffix for 10⁹ / 10⁶ / 10³ (3 significant digits), else ``base``."""
+    for unit, size in zip(suffixes, (1e9, 1e6, 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{sep}{unit}"
+    return f"{value:.3g}{base}"
+
+
 def bytes_label(value: float, _pos: object = None) -> str:
     """Bytes with a decimal unit: 1 kB = 10³ B, 1 MB = 10⁶ B, 1 GB = 10⁹ B (e.g. "3.4 MB")."""
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:.3g} {unit}"
-    return f"{value:.3g} B"
+    return _decimal(value, ("GB", "MB", "kB"), " ", " B")
 
 
 def _memory(s: StrategyResult) -> float:
@@ -279,10 +284,7 @@ def _log_memory_panel(ax, rows: list[StrategyResult], empty: str) -> None:
 
 def count_label(value: float, _pos: object = None) -> str:
     """A parameter count with a decimal suffix: 18063 -> "18.1k", 2.5e6 -> "2.5M"."""
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:.3g}{unit}"
-    return f"{value:.3g}"
+    return _decimal(value, ("G", "M", "k"), "", "")
 
 
 def _added_panel(ax, rows: list[StrategyResult]) -> None:
