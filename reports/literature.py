@@ -242,19 +242,34 @@ def rho_sentence(c: LiteratureComparison) -> str:
     return "Spearman's rank correlation of clbench's and the published ordering — " + "; ".join(parts) + "."
 
 
+def _by_method(c: LiteratureComparison) -> tuple[list[str], dict[str, dict[str, LiteratureRow]]]:
+    """(metrics in order of appearance, method -> metric -> row), methods in the published table's order."""
+    metrics = list(dict.fromkeys(r.metric for r in c.rows))
+    rows: dict[str, dict[str, LiteratureRow]] = {}
+    for r in c.rows:
+        rows.setdefault(r.method, {})[r.metric] = r
+    return metrics, rows
+
+
 def _table(c: LiteratureComparison) -> Table:
+    """One row per published method: published and clbench value per metric, backbone, source, flag."""
     src = c.source
-    flag = "yes" if src.other_backbone else "no"
-    rows = tuple(
-        (plain(r.method), plain(strategy_display(r.strategy)) if r.strategy else NO_COUNTERPART,
-         plain(metric_label(r.metric)), f"{r.published:.2f}", plain(_ours_text(r)), plain(src.backbone),
-         plain(src.short), flag)
-        for r in c.rows
-    )
+    metrics, by_method = _by_method(c)
+    body = []
+    for method, cells in by_method.items():
+        strategy = next(iter(cells.values())).strategy
+        values = []
+        for m in metrics:
+            r = cells.get(m)
+            values += [f"{r.published:.2f}", plain(_ours_text(r))] if r else ["–", "–"]
+        body.append((plain(method), plain(strategy_display(strategy)) if strategy else NO_COUNTERPART, *values,
+                     plain(src.backbone), plain(src.short), "yes" if src.other_backbone else "no"))
+    header = ["Method (published)", "clbench strategy"]
+    for m in metrics:
+        header += [plain(f"{metric_label(m)} published (%)"), plain(f"{metric_label(m)} clbench (%)")]
     return Table(
-        header=("Method (published)", "clbench strategy", "Metric", "Published (%)", "clbench (%)", "Backbone",
-                "Source", "Other backbone"),
-        rows=rows, align=("l", "l", "l", "r", "r", "l", "l", "l"),
+        header=(*header, "Backbone", "Source", "Other backbone"), rows=tuple(body),
+        align=("l", "l", *("r",) * (2 * len(metrics)), "l", "l", "l"),
         caption=plain(f"{c.scenario.display}: published ({src.short}) vs clbench, protocol {c.protocol}, "
                       f"task order {c.task_order}"),
     )
@@ -297,26 +312,38 @@ def add_literature_section(doc: Document, scenarios: list[ScenarioResult],
 
 
 def latex_literature_table(c: LiteratureComparison) -> str:
-    """A booktabs table of one comparison (for tables.tex)."""
-    def cell(r: LiteratureRow) -> str:
+    """A booktabs table of one comparison (for tables.tex): one row per published method."""
+
+    def cell(r: LiteratureRow | None) -> str:
+        if r is None:
+            return "--"
         if r.ours is None:
             return NOT_RUN if r.strategy else "--"
         std = f" \\pm {r.ours.std:.2f}" if r.ours.n > 1 and not math.isnan(r.ours.std) else ""
         return f"${r.ours.mean:.2f}{std}$ ({r.ours.n})"
 
     src = c.source
-    body = [" & ".join([latex_escape(r.method), latex_escape(strategy_display(r.strategy)) if r.strategy else "--",
-                        latex_escape(metric_label(r.metric)), f"{r.published:.2f}", cell(r)]) for r in c.rows]
+    metrics, by_method = _by_method(c)
+    body = []
+    for method, cells in by_method.items():
+        strategy = next(iter(cells.values())).strategy
+        values = []
+        for m in metrics:
+            values += [f"{cells[m].published:.2f}" if m in cells else "--", cell(cells.get(m))]
+        body.append(" & ".join([latex_escape(method), latex_escape(strategy_display(strategy)) if strategy else "--",
+                                *values]))
     rhos = "; ".join(f"{latex_escape(metric_label(m))}: $\\rho = {rho:.3f}$ ($n = {n}$)" if not math.isnan(rho)
                      else f"{latex_escape(metric_label(m))}: $\\rho$ undefined ($n = {n}$)"
                      for m, (rho, n) in c.rho.items())
     caption = (f"{latex_escape(c.scenario.display)} (protocol {latex_escape(c.protocol)}, task order {c.task_order}) "
                f"vs {latex_escape(src.citation)}, backbone {latex_escape(src.backbone)}"
                + (" (other backbone)" if src.other_backbone else "")
-               + f"; source {latex_escape(src.where)}. clbench: mean $\\pm$ std over seeds (n). Spearman: {rhos}.")
+               + f"; source {latex_escape(src.where)}. Published and clbench values in \\%; clbench: mean $\\pm$ "
+               f"std over seeds (n). Spearman: {rhos}.")
     label = "tab:literature-" + "".join(ch if ch.isalnum() else "-" for ch in f"{c.scenario.key}-{src.key}".lower())
-    header = "Method (published) & clbench & Metric & Published (\\%) & clbench (\\%)"
-    return wrap_table(caption, label, "l l l r r", header, body)
+    header = " & ".join(["Method (published)", "clbench"]
+                        + [f"{latex_escape(metric_label(m))} {side}" for m in metrics for side in ("publ.", "clbench")])
+    return wrap_table(caption, label, "l l " + "r" * (2 * len(metrics)), header, body)
 
 
 CSV_HEADER = ("scenario", "suite", "protocol", "task_order", "setting", "source", "method", "strategy", "metric",

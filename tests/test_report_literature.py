@@ -167,11 +167,14 @@ def test_report_has_the_section_in_markdown_html_latex_and_csv(folder, refs, mon
     assert "## Published results of these protocols" in md
     section = md.split("## Published results of these protocols")[1].split("## Metric definitions")[0]
     rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ")]
-    seq = next(r for r in rows if r[0] == "| Seq" and r[2] == "ACC")
-    assert seq[3:] == ["10.00", "31.00 ± 1.00 (n = 3)", "Pythia-410m", "Hand 2024, Table 1", "yes |"]
+    assert rows[0][2:6] == ["ACC published (%)", "ACC clbench (%)", "Forgetting published (%)",
+                            "Forgetting clbench (%)"]
+    seq = next(r for r in rows if r[0] == "| Seq")
+    assert seq[2:] == ["10.00", "31.00 ± 1.00 (n = 3)", "80.00", "64.00 ± 1.00 (n = 3)", "Pythia-410m",
+                       "Hand 2024, Table 1", "yes |"]
     kernel = next(r for r in rows if r[0] == "| Kernel")
-    assert kernel[1] == "klda" and kernel[4] == "not run"
-    assert next(r for r in rows if r[0] == "| Generative")[1:5] == ["—", "ACC", "40.00", "—"]
+    assert kernel[1] == "klda" and kernel[2:6] == ["90.00", "not run", "–", "–"]
+    assert next(r for r in rows if r[0] == "| Generative")[1:4] == ["—", "40.00", "—"]
     assert "ρ = 0.500 over n = 3 methods" in section and "Some paper: only in its PDF" in section
     assert "domains" not in section  # a scenario that is no protocol gets no comparison
     html = (out / "index.html").read_text()
