@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmarks run|check|list``."""
+"""Command line: ``python -m benchmarks run|check|tune|list``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from pathlib import Path
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description="clbench: continual-learning benchmarks")
     sub = p.add_subparsers(dest="command", required=True)
-    for name, help_ in (("run", "run a suite and write one JSON per run"), ("check", "validate a suite, run nothing")):
+    commands = (("run", "run a suite and write one JSON per run"), ("check", "validate a suite, run nothing"),
+                ("tune", "choose hyper-parameters by the suite's [tune] protocol (docs/tuning.md)"))
+    for name, help_ in commands:
         s = sub.add_parser(name, help=help_)
         s.add_argument("--suite", default="quick", help="suite name (benchmarks/suites/NAME.toml) or a .toml path")
         s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -26,6 +28,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--ray-address", default=None, help="Ray cluster to join ('auto' or host:port)")
     r.add_argument("--skip-failed", action="store_true", help="do not retry runs recorded as failed")
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    t = sub.choices["tune"]
+    t.add_argument("--results", default="results",
+                   help="results folder; the study database is RESULTS/tune/SUITE.db (default: results)")
+    t.add_argument("--out", default=None,
+                   help="fragment to write (default: tuned/SUITE.toml next to the suite file)")
+    t.add_argument("--jobs", type=int, default=1, help="trial runs in parallel (worker processes)")
+    t.add_argument("--threads", type=int, default=1, help="torch threads per trial run (default 1)")
     sub.add_parser("list", help="list registered scenarios, models, strategies and suites")
     return p
 
@@ -52,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "list":
         return _list()
+    if args.command == "tune":
+        return _tune(args)
     from benchmarks.config.loader import load_suite
     from benchmarks.core.typed import ConfigError
 
@@ -102,3 +113,24 @@ def _report(results: Path) -> None:
         print(f"report: {build_report(results, results / 'report')}")
     except ReportError as exc:  # results stay; the report can be rebuilt with `make report`
         print(f"report not written: {exc}", file=sys.stderr)
+
+
+def _tune(args) -> int:
+    from benchmarks.core.typed import ConfigError
+    from benchmarks.tuning.study import tune
+
+    t0 = time.time()
+    try:
+        path, entries = tune(args.suite, args.overrides, args.device, results=Path(args.results),
+                             out=Path(args.out) if args.out else None, jobs=args.jobs, threads=args.threads)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished trials are saved; run the same command again to continue", file=sys.stderr)
+        return 130
+    for (scenario, strategy), e in entries.items():
+        print(f"{scenario}/{strategy}: {e['metric']} {e['score']:.4f} after {e['trials']} trials: "
+              f"{ {**e['hparams'], **{'train.' + k: v for k, v in e['train'].items()}} }")
+    print(f"tuned in {time.time() - t0:.0f} s; fragment: {path} (include it: [suite] include = [...])")
+    return 0

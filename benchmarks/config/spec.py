@@ -21,6 +21,9 @@ class SuiteMeta:
         device: "auto" (CUDA when present), "cpu" or "cuda".
         reference: published table the report compares with (e.g. "hsu2018"), or "".
         budget_minutes: expected wall time on 2 CPU cores (informational, shown by the runner).
+        include: tuned-hyper-parameter fragments written by ``python -m benchmarks tune`` (paths relative
+            to the suite file, e.g. ["tuned/text.toml"]); their [tuned.<scenario>.<strategy>] values
+            take precedence over the suite's own (docs/tuning.md).
     """
 
     description: str = ""
@@ -29,13 +32,14 @@ class SuiteMeta:
     device: str = "auto"
     reference: str = ""
     budget_minutes: float = 0.0
+    include: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from benchmarks.core.typed import check
 
         check(self.device in ("auto", "cpu", "cuda"), "device must be 'auto', 'cpu' or 'cuda'")
         check(len(self.seeds) > 0, "seeds must list at least one seed")
-        for key in ("seeds", "strategies"):
+        for key in ("seeds", "strategies", "include"):
             twice = duplicates(getattr(self, key))
             check(not twice, f"{key} = {list(getattr(self, key))} lists {twice} more than once; "
                              "each would run twice with one run id: list each once")
@@ -64,6 +68,11 @@ class RunSpec:
     strategy_params: dict[str, Any] = field(hash=False)
     train: dict[str, Any] = field(hash=False)
     diagnostics: dict[str, Any] | None = field(default=None, hash=False)  # benchmarks/diagnostics params
+    # tuning trials only (benchmarks/tuning): train on the first k experiences' training data less a
+    # validation split, evaluate on that split; {"experiences": k, "validation_fraction": f, "seed": s}
+    holdout: dict[str, Any] | None = field(default=None, hash=False)
+    # where each hyper-parameter came from (default / hand-set / tuned); recorded, not part of the run id
+    sources: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
     def config(self) -> dict[str, Any]:
         """The resolved config as written into the results file."""
@@ -75,6 +84,7 @@ class RunSpec:
             "seed": self.seed,
             "device": self.device,
             **({"diagnostics": dict(self.diagnostics)} if self.diagnostics is not None else {}),
+            **({"holdout": dict(self.holdout)} if self.holdout is not None else {}),
         }
 
     @property

@@ -61,7 +61,14 @@ Stable keys that scripts (and the report) rely on, schema version 1:
                      "routing_accuracy": [i][b][j]  mean share of j's top-k slots on owned[j][b];
                                 null for j > i}
     config          full resolved config {"scenario": {...}, "model": {...}, "strategy": {...},
-                    "train": {...}, "seed": int}
+                    "train": {...}, "seed": int} (+ "holdout": {"experiences", "validation_fraction",
+                    "seed"} for a tuning trial, benchmarks/tuning: scored on a validation split)
+    hparams_provenance  (optional, added in place) where each hyper-parameter came from:
+                    {"strategy": {key: {"source": "default" | "hand-set" | "tuned", "from": str[, "doc"]}},
+                     "train": {same for TrainConfig keys},
+                     "tuned": {"fragment", "protocol", "k", "validation_fraction", "trials", "metric",
+                               "score", "date", "study"} (only when a tuned fragment set values)};
+                    benchmarks/config/sources.py; ``hparams_label`` in provenance.py summarises it
     seeds           {"global", "class_order", "model_init", "data_order"}
     provenance      {"git_commit", "git_dirty", "packages": {name: version}, "python", "platform",
                      "device", "device_name", "hostname", "started_at", "finished_at", "command"}
