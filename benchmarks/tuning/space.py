@@ -189,8 +189,9 @@ def parse_tune(table: Any, where: str, run_lists: Mapping[str, tuple[str, ...]],
                           f"{', '.join(run_lists)}")
     listed = config.strategies or tuple(dict.fromkeys(n for s in scenarios for n in run_lists.get(s, ())))
     spaces: dict[str, tuple[Dimension, ...]] = {}
-    for name in sorted(set(spaces_raw) - set(listed)):
-        errors.append(f"{where[:-1]}.space.{name}]: {name!r} is not tuned; add it to [tune] strategies or remove it")
+    for name in sorted(set(spaces_raw) - set(listed)):  # a space kept for later (not tuned now) must still be valid
+        if variants.get(name, name) not in STRATEGIES:
+            errors.append(f"{where[:-1]}.space.{name}]: {name!r} is neither a registered strategy nor a variant")
     for name in listed:
         base = variants.get(name, name)
         if base not in STRATEGIES:
