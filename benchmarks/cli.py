@@ -119,6 +119,11 @@ def _tune(args) -> int:
     from benchmarks.core.typed import ConfigError
     from benchmarks.tuning.study import tune
 
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        print("error: `tune` needs Optuna: pip install -e '.[tune]' (or `make setup`)", file=sys.stderr)
+        return 2
     t0 = time.time()
     try:
         path, entries = tune(args.suite, args.overrides, args.device, results=Path(args.results),

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from benchmarks.config.loader import load_suite
 from benchmarks.core.typed import ConfigError
-from benchmarks.results.provenance import hparams_label
+from benchmarks.results.store import hparams_label
 
 SUITE = """
 [suite]
@@ -78,7 +78,7 @@ def tuned(tmp_path_factory):
 
 
 def test_tune_writes_a_fragment_that_a_suite_includes(tuned):
-    folder, _, fragment, entries = tuned
+    folder, _, fragment, _entries = tuned
     assert fragment == folder / "tuned" / "syn.toml"
     doc = tomllib.loads(fragment.read_text())
     assert set(doc["tuned"]["syn"]) == {"naive", "lwf"}
@@ -105,7 +105,7 @@ def test_every_method_gets_the_same_budget(tuned):
 
 
 def test_resuming_does_not_redo_finished_trials(tmp_path, monkeypatch):
-    import benchmarks.engine.executors as executors
+    from benchmarks.engine import executors
 
     suite, results = write_suite(tmp_path), tmp_path / "results"
     run_tune(suite, results, ["tune.strategies=['naive']", "tune.trials=2"])
@@ -158,7 +158,7 @@ class PoisonedBenchmark:
 
 
 def poison(monkeypatch):
-    import benchmarks.scenarios as scenarios
+    from benchmarks import scenarios
     from benchmarks.scenarios.base import Scenario
 
     real = scenarios.build_scenario
@@ -171,8 +171,9 @@ def poison(monkeypatch):
 
 
 def test_the_poison_catches_a_run_that_reads_test_data(monkeypatch):
-    from benchmarks.engine.runner import run_one
     from helpers import tiny_specs
+
+    from benchmarks.engine.runner import run_one
 
     poison(monkeypatch)
     (spec,) = tiny_specs(["naive"])
@@ -294,3 +295,30 @@ def test_a_bad_fragment_or_include_is_reported(tmp_path):
         load_suite(str(write_suite(tmp_path, include='include = ["tuned/bad.toml"]')))
     problems = "\n".join(info.value.problems)
     assert "unknown key 'source'" in problems and "no scenario 'other'" in problems and "alpha must be >= 0" in problems
+
+
+def test_the_report_shows_where_hyper_parameters_came_from(tmp_path):
+    import json
+
+    from reports.aggregate import aggregate
+    from reports.runs import load_runs
+    from reports.tables import summary_table
+
+    def result(strategy: str, seed: int, sources) -> dict:
+        return {"schema_version": 1, "scenario": "syn", "setting": "class_il", "strategy": strategy, "seed": seed,
+                "status": "ok", "accuracy_matrix": [[0.9, 0.0], [0.5, 0.8]], "metrics": {},
+                **({"hparams_provenance": sources} if sources else {})}
+
+    tuned = {"strategy": {"alpha": {"source": "tuned"}}, "train": {}, "tuned": {"k": 2, "trials": 12}}
+    hand = {"strategy": {"alpha": {"source": "hand-set"}}, "train": {}}
+    for i, (strategy, sources) in enumerate([("lwf", tuned), ("naive", hand), ("naive", None)]):
+        (tmp_path / f"r{i}.json").write_text(json.dumps(result(strategy, i, sources)))
+    (scenario,) = aggregate(load_runs(tmp_path))
+    table = summary_table(scenario)
+    column = table.header.index("Hyper-parameters")
+    cells = {row[0]: row[column] for row in table.rows}
+    assert cells == {"LwF": "tuned (k=2, 12 trials)", "Naive (fine-tuning)": "hand-set"}
+    (tmp_path / "r0.json").unlink()
+    (tmp_path / "r1.json").unlink()  # results without provenance (older files): no column
+    (scenario,) = aggregate(load_runs(tmp_path))
+    assert "Hyper-parameters" not in summary_table(scenario).header

@@ -72,18 +72,3 @@ def provenance(device: str, started: float) -> dict:
         "command": " ".join(sys.argv),
     }
 
-
-def hparams_label(sources: dict | None) -> str | None:
-    """One word for a run's ``hparams_provenance``: "tuned (k=2, 12 trials)", "hand-set" or "default".
-
-    "tuned" when a tuned fragment set any key; "hand-set" when a suite table or ``--set`` set any (the
-    suite's shared [train] counts); "default" when every key is a documented default; None when the run
-    records no provenance (results written before it existed).
-    """
-    if not sources:
-        return None
-    kinds = {v.get("source") for part in ("strategy", "train") for v in (sources.get(part) or {}).values()}
-    tuned = sources.get("tuned")
-    if "tuned" in kinds and tuned:
-        return f"tuned (k={tuned.get('k')}, {tuned.get('trials')} trials)"
-    return "hand-set" if "hand-set" in kinds else "default"
