@@ -54,10 +54,10 @@ def write_suite(folder: Path, include: str = "", name: str = "syn") -> Path:
     return path
 
 
-def run_tune(suite: Path, results: Path, overrides=(), **kw):
+def run_tune(suite: Path, results: Path, overrides=(), device: str = "cpu", **kw):
     from benchmarks.tuning.study import tune
 
-    return tune(str(suite), list(overrides), "cpu", results=results, log=lambda line: None, **kw)
+    return tune(str(suite), list(overrides), device, results=results, log=lambda line: None, **kw)
 
 
 def studies(results: Path, suite: str = "syn"):
@@ -120,6 +120,9 @@ def test_resuming_does_not_redo_finished_trials(tmp_path, monkeypatch):
     trials = studies(results)["syn/naive"].trials
     assert [(t.number, t.params, t.value) for t in trials[:2]] == first
     assert len(trials) == 3 and trials[2].params != trials[0].params  # a resumed sampler draws a new point
+    # the fragment keeps the pairs this invocation did not tune
+    _, entries = run_tune(suite, results, ["tune.strategies=['lwf']", "tune.trials=1"])
+    assert set(entries) == {("syn", "naive"), ("syn", "lwf")} and entries[("syn", "naive")]["trials"] == 3
 
 
 def test_a_trial_cut_off_by_an_interrupt_is_run_again(tmp_path):
@@ -277,6 +280,16 @@ def test_a_bad_tune_table_fails_before_any_trial(tmp_path, override, message):
 def test_tune_checks_k_against_the_built_scenario(tmp_path):
     with pytest.raises(ConfigError, match="k = 5, but scenario 'syn' has 3 experiences"):
         run_tune(write_suite(tmp_path), tmp_path / "results", ["tune.k=5"])
+
+
+def test_tune_checks_the_device_before_any_trial(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: --device cuda is valid here")
+    with pytest.raises(ConfigError, match="cuda"):
+        run_tune(write_suite(tmp_path), tmp_path / "results", device="cuda")
+    assert not (tmp_path / "results" / "tune" / "syn.db").exists()
 
 
 def test_a_bad_fragment_or_include_is_reported(tmp_path):

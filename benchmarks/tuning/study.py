@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shlex
 import sys
 import time
 from collections.abc import Iterator
@@ -152,7 +154,9 @@ class Trial:
     trial: Any  # optuna.Trial
     waiting: int
     scores: list[float | None] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall seconds of its runs (total_time_s, the one-off cache fill included)
+    cpu_seconds: float = 0.0
+    cache_fill: float = 0.0  # of which filling the frozen-feature caches (the first run of a process)
     errors: list[str] = field(default_factory=list)
 
 
@@ -202,6 +206,8 @@ def _collect(item: Trial, fut: Future, setup: TuneSetup, log) -> None:
     result = fut.result()
     item.waiting -= 1
     item.seconds += float(result.get("total_time_s") or 0.0)
+    item.cpu_seconds += float(result.get("cpu_time_s") or 0.0)
+    item.cache_fill += float(result.get("cache_fill_s") or 0.0)
     item.scores.append(_score(result, setup.config.metric))
     if result.get("status") != "ok":
         err = result.get("error") or {}
@@ -210,14 +216,16 @@ def _collect(item: Trial, fut: Future, setup: TuneSetup, log) -> None:
         value = _tell(item, setup)
         t = item.target
         shown = "failed: " + item.errors[0][:120] if value is None else f"{setup.config.metric} {value:.4f}"
-        log(f"{t.scenario}/{t.strategy} trial {item.trial.number}: {shown} ({item.seconds:.1f} s) "
-            f"{item.trial.params}")
+        log(f"{t.scenario}/{t.strategy} trial {item.trial.number}: {shown} ({item.seconds:.1f} s wall, "
+            f"{item.cpu_seconds:.1f} s CPU, {item.cache_fill:.1f} s cache fill) {item.trial.params}")
 
 
 def _tell(item: Trial, setup: TuneSetup) -> float | None:
     from optuna.trial import TrialState
 
     item.trial.set_user_attr("seconds", item.seconds)
+    item.trial.set_user_attr("cpu_seconds", item.cpu_seconds)
+    item.trial.set_user_attr("cache_fill_seconds", item.cache_fill)
     item.trial.set_user_attr("scores", item.scores)
     if item.errors:
         item.trial.set_user_attr("errors", item.errors[:3])
@@ -280,6 +288,11 @@ def tune(suite: str, overrides: list[str], device: str | None, *, results: Path,
     db.parent.mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{db}"
     bases = {(s.scenario, s.strategy): s for s in reversed(specs)}  # the first seed's spec of each pair
+    from benchmarks.config.preflight import preflight
+
+    problems = preflight([bases[target] for target in setup.targets])  # data present, devices available
+    if problems:
+        raise ConfigError(problems)
     targets = [open_study(storage, setup, target, bases[target]) for target in setup.targets]
     check_experiences(setup, targets)
     todo = sum(t.remaining for t in targets)
@@ -290,21 +303,42 @@ def tune(suite: str, overrides: list[str], device: str | None, *, results: Path,
     run_trials(targets, setup, jobs, threads, log)
     entries = best_entries(targets, setup, storage)
     out = Path(out) if out else path.parent / "tuned" / f"{path.stem}.toml"
-    header = _header(path, setup, targets, entries, time.time() - t0)
-    return write_fragment(out, entries, header), entries
+    entries = {**kept_entries(out, set(setup.targets)), **entries}
+    log(f"ran {sum(len(t.seconds) for t in targets)} trials in {time.time() - t0:.0f} s")
+    return write_fragment(out, entries, _header(path, out, setup, targets, entries)), entries
 
 
-def _header(path: Path, setup: TuneSetup, targets: list[Target], entries: dict, seconds: float) -> list[str]:
+def kept_entries(out: Path, tuned_now: set[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """The entries of an existing fragment at ``out`` for pairs not tuned in this invocation (so that
+    tuning one method at a time, ``--set tune.strategies=[...]``, does not drop the others)."""
+    from benchmarks.config.loader import read_toml
+
+    if not Path(out).is_file():
+        return {}
+    tables = read_toml(Path(out)).get("tuned", {})
+    return {(s, x): e for s, table in tables.items() for x, e in table.items() if (s, x) not in tuned_now}
+
+
+def _command() -> str:
+    """This process's command line, as typed (``python -m benchmarks ...``)."""
+    argv = sys.argv
+    if argv and argv[0].endswith("__main__.py"):
+        argv = ["python", "-m", "benchmarks", *argv[1:]]
+    return shlex.join(argv)
+
+
+def _header(path: Path, out: Path, setup: TuneSetup, targets: list[Target], entries: dict) -> list[str]:
     cfg = setup.config
     per_trial = [s for t in targets for s in t.seconds]
     mean = f"{sum(per_trial) / len(per_trial):.1f} s run time per trial (this invocation)" if per_trial else ""
+    include = os.path.relpath(Path(out).resolve(), path.parent.resolve())
     lines = [
-        f"clbench tuned hyper-parameters for suite {path.stem!r}, written by `{' '.join(sys.argv)}`",
+        f"clbench tuned hyper-parameters for suite {path.stem!r}, written by `{_command()}`",
         (f"protocol {PROTOCOL} (Chaudhry et al. 2019): chosen on a validation split ({cfg.validation_fraction:g} "
         f"of each class) of the training data of the first k = {cfg.k} experiences; test data never seen"),
         (f"{cfg.trials} trials per (scenario, strategy), metric {cfg.metric}, seeds {list(cfg.seeds)}, "
         f"sampler {cfg.sampler}; {len(entries)} of {len(targets)} studies have a best trial"),
         f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {mean}".rstrip("; "),
-        f"include it with [suite] include = [\"tuned/{path.stem}.toml\"] (docs/tuning.md)",
+        f"include it with [suite] include = [{json.dumps(include)}] (docs/tuning.md)",
     ]
     return lines
