@@ -335,3 +335,10 @@ def test_the_report_shows_where_hyper_parameters_came_from(tmp_path):
     (tmp_path / "r1.json").unlink()  # results without provenance (older files): no column
     (scenario,) = aggregate(load_runs(tmp_path))
     assert "Hyper-parameters" not in summary_table(scenario).header
+
+
+def test_a_task_il_stream_tunes_too(tmp_path):
+    """Task labels survive the split (multi-head models, the evaluator's per-task metric names)."""
+    _, entries = run_tune(write_suite(tmp_path), tmp_path / "results",
+                          ["scenarios.syn.scenario='synthetic_task_il'", "tune.strategies=['lwf']", "tune.trials=1"])
+    assert entries[("syn", "lwf")]["trials"] == 1 and 0.5 < entries[("syn", "lwf")]["score"] <= 1
