@@ -13,6 +13,7 @@ gives the order); this module records, per key, the last layer that set it:
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,16 +22,16 @@ Layer = tuple[str, tuple[str, ...], Mapping[str, Any]]
 
 
 def documented_default(cls: type, key: str) -> str:
-    """The docstring line documenting ``key`` of a params dataclass ("" when there is none)."""
-    for line in (cls.__doc__ or "").splitlines():
-        text = line.strip()
-        for prefix in (f"{key}:", f"{key} "):
-            if text.startswith(prefix):
-                return text[:200]
-        if f" {key}: " in f" {text}":  # one-paragraph docstrings: "Args: a: ...; b: ..."
-            part = f" {text}".split(f" {key}: ", 1)[1]
-            return f"{key}: {part.split(';')[0]}"[:200]
-    return ""
+    """The docstring text documenting ``key`` of a params dataclass ("" when there is none).
+
+    Reads both docstring styles of the project: Google-style ``Args:`` lines and one paragraph
+    ("Args: a: ...; b, c: ..."); the text runs to the next ``name:``.
+    """
+    flat = " ".join((cls.__doc__ or "").split())
+    names = r"(?:[a-z_][a-z_0-9]*, )*"
+    found = re.search(rf"(?<![\w.]){names}{re.escape(key)}(?:, [a-z_][a-z_0-9]*)*: (.+?)"
+                      rf"(?=;? {names}[a-z_][a-z_0-9]*: |$)", flat)
+    return f"{key}: {found.group(1).rstrip(';')}"[:200] if found else ""
 
 
 def key_sources(cls: type, layers: Iterable[Layer], *, where: str, overridden: set[tuple[str, ...]]) -> dict:

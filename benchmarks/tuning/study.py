@@ -3,8 +3,8 @@
 A trial is the suite's own run (same scenario, model, strategy, train settings) with the sampled values
 and a ``holdout`` (benchmarks/tuning/holdout.py): it trains on the first k experiences' training data less
 a validation split and is scored on that split (``[tune] metric``, mean over ``[tune] seeds``). The main
-process asks Optuna for trials (ask-and-tell) and runs them in ``jobs`` worker processes (one thread of
-them when jobs = 1), so only it writes the study database: ``<results>/tune/<suite>.db`` (SQLite). Run the
+process asks Optuna for trials (ask-and-tell) and runs them in ``jobs`` worker processes (in itself when
+jobs = 1), so only it writes the study database: ``<results>/tune/<suite>.db`` (SQLite). Run the
 same command again to continue: finished trials are kept, trials cut off by an interrupt are marked failed
 and run again, and each study stops at ``[tune] trials``. Then the best values go to the fragment.
 """
@@ -18,7 +18,7 @@ import shlex
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -132,13 +132,28 @@ def _sampler(setup: TuneSetup, seed: int):
     return optuna.samplers.TPESampler(n_startup_trials=setup.config.startup_trials, seed=seed, constant_liar=True)
 
 
+class InlinePool:
+    """jobs = 1: each run executes in this process when submitted (Ctrl-C stops it at once)."""
+
+    def submit(self, fn, *args) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args))
+        except Exception as exc:  # noqa: BLE001  handed to the caller through the future, as a pool does
+            fut.set_exception(exc)
+        return fut
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        return None
+
+
 def _pool(jobs: int):
-    """Worker pool: one thread when jobs = 1 (runs stay in this process), else spawned processes."""
+    """Where trial runs execute: in this process when jobs = 1, else in ``jobs`` spawned processes."""
     import multiprocessing as mp
 
     if jobs < 1:
         raise ValueError("--jobs must be >= 1")
-    return ThreadPoolExecutor(1) if jobs == 1 else ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"))
+    return InlinePool() if jobs == 1 else ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"))
 
 
 def _score(result: dict, metric: str) -> float | None:
@@ -166,16 +181,21 @@ def run_trials(targets: list[Target], setup: TuneSetup, jobs: int, threads: int,
 
     queue = _round_robin(targets)
     in_flight: dict[Future, Trial] = {}
-    with _pool(jobs) as pool:
+    pool = _pool(jobs)
+    try:
         while True:
             while len(in_flight) < jobs and (target := next(queue, None)) is not None:
                 _submit(pool, target, setup, in_flight, run_with_threads, threads)
             if not in_flight:
-                return
+                break
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for fut in done:
                 item = in_flight.pop(fut)
                 _collect(item, fut, setup, log)
+    except BaseException:  # Ctrl-C: do not wait for the trials in flight (they are run again on resume)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def _round_robin(targets: list[Target]) -> Iterator[Target]:
