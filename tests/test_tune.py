@@ -141,6 +141,9 @@ def test_a_changed_protocol_does_not_continue_a_study(tmp_path):
     run_tune(suite, results, ["tune.strategies=['naive']", "tune.trials=1"])
     with pytest.raises(ConfigError, match="another \\[tune\\] protocol"):
         run_tune(suite, results, ["tune.strategies=['naive']", "tune.trials=1", "tune.k=1"])
+    with pytest.raises(ConfigError, match="another \\[tune\\] protocol"):  # a setting it does not search
+        run_tune(suite, results, ["tune.strategies=['naive']", "tune.trials=1", "train.batch_size=8"])
+    run_tune(suite, results, ["tune.strategies=['naive']", "tune.trials=2", "train.lr=0.5"])  # searched: continues
 
 
 # -- test data never reaches the tuner ---------------------------------------------------------------------

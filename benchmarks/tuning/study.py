@@ -85,7 +85,10 @@ def _tuples(d: dict[str, Any]) -> dict[str, Any]:
 def _protocol(setup: TuneSetup, target: tuple[str, str], base: RunSpec) -> str:
     """What a study's trials depend on; a study made under another protocol or base run is not continued."""
     cfg = setup.config
-    base_cfg = {k: v for k, v in base.config().items() if k not in ("strategy", "train", "seed")}
+    searched = {d.name for d in setup.spaces[target[1]]}
+    base_cfg = {k: v for k, v in base.config().items() if k not in ("seed", "device")}  # CPU and GPU trials mix
+    base_cfg["strategy"] = {k: v for k, v in base_cfg["strategy"].items() if k not in searched}
+    base_cfg["train"] = {k: v for k, v in base_cfg["train"].items() if f"train.{k}" not in searched}
     return json.dumps({
         "protocol": PROTOCOL, "k": cfg.k, "validation_fraction": cfg.validation_fraction, "metric": cfg.metric,
         "seeds": list(cfg.seeds), "split_seed": cfg.split_seed,
