@@ -266,7 +266,7 @@ def test_provenance_of_untouched_keys_is_the_documented_default():
     ("tune.kk=2", "unknown key 'kk'; did you mean 'k'"),
     ("tune.k=0", "k must be >= 1"),
     ("tune.space.lwf.alpha={log=[0.0, 1.0]}", "log needs lo > 0"),
-    ("tune.space.lwf.alpha={int=[0, 2]}", "int does not fit a float key"),
+    ("tune.space.lwf.alpha={int=[0, 2]}", "int does not fit the float key"),
     ("tune.space.lwf.alpha={uniform=[-1.0, 1.0]}", "alpha must be >= 0"),
     ("tune.space.lwf.alfa={uniform=[0.0, 1.0]}", "has no key 'alfa'"),
     ("tune.space.lwf.alpha={between=[0.0, 1.0]}", "must be one of {log"),

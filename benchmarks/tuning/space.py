@@ -141,7 +141,7 @@ def _values(kind: str, values: Any, hint: Any, step: Any) -> list:
     want = int if kind == "int" else float
     if coerce_type(hint) is not want:
         use = "int = [lo, hi]" if coerce_type(hint) is int else "log or uniform = [lo, hi]"
-        raise TypeError(f"{kind} does not fit a {getattr(hint, '__name__', hint)} key; use {use} or choice")
+        raise TypeError(f"{kind} does not fit the {getattr(hint, '__name__', hint)} key; use {use} or choice")
     lo, hi = (coerce(v, want) for v in values)
     if not lo < hi:
         raise ValueError(f"needs lo < hi, got {values!r}")
