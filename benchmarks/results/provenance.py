@@ -71,4 +71,3 @@ def provenance(device: str, started: float) -> dict:
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join(sys.argv),
     }
-
