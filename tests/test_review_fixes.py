@@ -48,3 +48,50 @@ def test_moe_router_noise_follows_the_model_mode_not_the_frozen_block_mode():
     again = mixture.gates.clone()
     model(x)
     assert torch.equal(again, mixture.gates)  # no noise in evaluation
+
+
+# -- 2. olora: the authors' orthogonality norm --------------------------------------------------------
+def _two_adapters(d_in: int, r: int):
+    """A one-Linear model with O-LoRA adapters exp0 (old, frozen) and exp1 (new), peft's initialisation."""
+    from peft import LoraConfig
+
+    from strategies.plugins.orthogonal_lora import NewLoRAPerExperience
+
+    torch.manual_seed(0)
+    block = torch.nn.Module()
+    block.qkv = torch.nn.Linear(d_in, d_in)
+    model = torch.nn.Module()
+    model.blocks = torch.nn.ModuleList([block])
+    adapters = NewLoRAPerExperience(LoraConfig(r=r, lora_alpha=4 * r, target_modules=["qkv"]))
+    adapters.add(model, "exp0")
+    adapters.add(model, "exp1")
+    return model, adapters, block.qkv.lora_A["exp0"].weight, block.qkv.lora_A["exp1"].weight
+
+
+def test_olora_default_orthogonality_is_the_authors_sum_of_absolute_overlaps():
+    from strategies.olora import OLoRAParams
+    from strategies.plugins.orthogonal_lora import orthogonality
+
+    model, adapters, a0, a1 = _two_adapters(3, 2)
+    with torch.no_grad():
+        a0.copy_(torch.tensor([[1.0, 2.0, 0.0], [0.0, -1.0, 1.0]]))
+        a1.copy_(torch.tensor([[1.0, 0.0, 1.0], [2.0, 1.0, -1.0]]))
+    # A0 A1^T = [[1, 4], [1, -2]] by hand: sum |.| = 8, sum (.)^2 = 22
+    assert OLoRAParams().orthogonality_norm == "abs"
+    assert orthogonality(model, adapters.names).item() == 8.0
+    assert orthogonality(model, adapters.names, "squared").item() == 22.0
+
+
+def test_olora_gradient_at_the_default_lambda_pulls_toward_orthogonality_with_weight():
+    from strategies.olora import OLoRAParams
+    from strategies.plugins.orthogonal_lora import orthogonality
+
+    p = OLoRAParams()
+    model, adapters, a0, a1 = _two_adapters(384, p.rank)  # MiniLM's width, O-LoRA's rank, peft's init
+    (grad,) = torch.autograd.grad(p.lambda_1 * orthogonality(model, adapters.names, p.orthogonality_norm), a1)
+    overlap = (a0 @ a1.T).abs().sum()
+    with torch.no_grad():
+        assert (a0 @ (a1 - 1e-3 * grad).T).abs().sum() < overlap  # a step along -grad: more orthogonal
+    # LoRA's B starts at 0, so at an experience's start this is the only gradient on A_t: it must move A_t
+    # at the scale of A_t itself (the squared norm's gradient is 0.047 ||A_t||: ~30x weaker)
+    assert grad.norm() > 0.5 * a1.norm()
