@@ -95,3 +95,51 @@ def test_olora_gradient_at_the_default_lambda_pulls_toward_orthogonality_with_we
     # LoRA's B starts at 0, so at an experience's start this is the only gradient on A_t: it must move A_t
     # at the scale of A_t itself (the squared norm's gradient is 0.047 ||A_t||: ~30x weaker)
     assert grad.norm() > 0.5 * a1.norm()
+
+
+# -- 4. coreset replay: per class, normalised features, replay's byte rule --------------------------------
+def _coreset(name: str, setting: str, **hparams):
+    (spec,) = tiny_specs([name], scenario=f"synthetic_{setting}", hparams={name: hparams})
+    scenario, strategy = _build(spec, torch.device("cpu"))
+    return scenario, strategy, strategy.plugins[0].storage_policy
+
+
+@pytest.mark.parametrize("name", ["replay_herding", "replay_centroid"])
+@pytest.mark.parametrize("setting", ["task_il", "domain_il"])
+def test_coreset_selects_per_class_inside_an_experience_group(name, setting):
+    scenario, strategy, policy = _coreset(name, setting, mem_size=8)
+    bench = scenario.benchmark
+    strategy.train(bench.train_stream[0])
+    (group,) = policy.buffer_groups.values()  # task-/domain-IL: one group per experience, two classes each
+    assert sorted(torch.as_tensor(list(group.buffer.targets)).bincount().tolist()) == [4, 4]
+    strategy.train(bench.train_stream[1])
+    for group in policy.buffer_groups.values():
+        assert torch.as_tensor(list(group.buffer.targets)).bincount().tolist() == [2, 2]
+
+
+@pytest.mark.parametrize("name", ["replay_herding", "replay_centroid"])
+def test_coreset_selection_uses_l2_normalised_features(name):
+    scenario, strategy, policy = _coreset(name, "class_il", mem_size=8)
+    data = scenario.benchmark.train_stream[0].dataset
+    strategy.experience = scenario.benchmark.train_stream[0]
+    before = policy.selection_strategy.make_sorted_indices(strategy, data)
+    model, features = strategy.model, strategy.model.features
+    # rescale each sample's feature vector by a positive factor: the normalised features do not change
+    model.features = lambda x: features(x) * (1.0 + 50.0 * x.flatten(1)[:, :5].abs().sum(1, keepdim=True))
+    assert list(policy.selection_strategy.make_sorted_indices(strategy, data)) == list(before)
+
+
+@pytest.mark.parametrize("setting", ["class_il", "task_il", "domain_il"])
+def test_coreset_stores_what_replay_stores_at_the_same_budget(setting):
+    from benchmarks.engine.memory import replay_memory
+
+    # 10 synthetic samples of 3136 B (784 float32) hold 9 records of 3136 + 1-2 label/task-id bytes
+    for budget, samples in (({"mem_size": 10}, 10), ({"mem_size": 4400, "mem_bytes": 10 * 3136}, 9)):
+        memory = {}
+        for name in ("replay", "replay_herding", "replay_centroid"):
+            scenario, strategy, _ = _coreset(name, setting, **budget)
+            for exp in scenario.benchmark.train_stream:
+                strategy.train(exp)
+            memory[name] = replay_memory(strategy, scenario.info)
+        assert memory["replay_herding"] == memory["replay"] == memory["replay_centroid"], memory
+        assert memory["replay"]["samples"] == samples
