@@ -143,3 +143,34 @@ def test_coreset_stores_what_replay_stores_at_the_same_budget(setting):
             memory[name] = replay_memory(strategy, scenario.info)
         assert memory["replay_herding"] == memory["replay"] == memory["replay_centroid"], memory
         assert memory["replay"]["samples"] == samples
+
+
+# -- 5. lamaml: the paper's settings; its buffer enters the meta-loss -------------------------------------
+def test_lamaml_defaults_are_the_papers_mnist_settings():
+    from strategies.lamaml import LaMAMLParams
+
+    p = LaMAMLParams()  # montrealrobotics/La-MAML run_experiments.sh (La-MAML, MNIST) and parser.py
+    assert (p.alpha_init, p.lr_alpha, p.grad_clip_norm, p.mem_size, p.buffer_mb_size) == (0.15, 0.3, 2.0, 200, 10)
+
+
+def test_lamaml_buffer_changes_the_meta_gradient():
+    (spec,) = tiny_specs(["lamaml"])
+    scenario, strategy = _build(spec, torch.device("cpu"))
+    bench = scenario.benchmark
+    strategy.train(bench.train_stream[0])  # fills the reservoir buffer
+    assert len(strategy.buffer) > 0
+    strategy.experience = bench.train_stream[1]
+    data = bench.train_stream[1].dataset
+    strategy.mbatch = [torch.stack([data[i][j] if j == 0 else torch.tensor(data[i][j]) for i in range(8)])
+                       for j in range(3)]
+
+    def meta_gradient(counter: int) -> list[torch.Tensor]:
+        strategy.clock.train_exp_counter = counter  # 0: the first experience's path, no buffer batch
+        torch.manual_seed(0)
+        strategy._inner_updates()
+        meta_loss = sum(strategy.meta_losses) / len(strategy.meta_losses)
+        return torch.autograd.grad(meta_loss, list(strategy.initial_fast_params.values()), allow_unused=True)
+
+    with_buffer, without = meta_gradient(1), meta_gradient(0)
+    diff = sum(float((a - b).abs().sum()) for a, b in zip(with_buffer, without) if a is not None and b is not None)
+    assert diff > 1e-3 * sum(float(a.abs().sum()) for a in with_buffer if a is not None)
