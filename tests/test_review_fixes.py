@@ -6,7 +6,7 @@ import pytest
 import torch
 from helpers import tiny_context, tiny_minilm, tiny_specs, tiny_text_stream
 
-from benchmarks.engine.runner import _build, run_one
+from benchmarks.engine.runner import _build
 from strategies import STRATEGIES
 
 
@@ -174,3 +174,106 @@ def test_lamaml_buffer_changes_the_meta_gradient():
     with_buffer, without = meta_gradient(1), meta_gradient(0)
     diff = sum(float((a - b).abs().sum()) for a, b in zip(with_buffer, without) if a is not None and b is not None)
     assert diff > 1e-3 * sum(float(a.abs().sum()) for a in with_buffer if a is not None)
+
+
+# -- 6. every regulariser's penalty pulls toward its anchor ------------------------------------------------
+VIT = {"name": "vit"}
+PARAMETER_REGULARISERS = ["ewc", "online_ewc", "si", "mas", "l2", "l1",
+                          "ewc_avalanche", "online_ewc_avalanche", "si_avalanche", "mas_avalanche"]
+OUTPUT_REGULARISERS = {"lwf": None, "attn_reg": VIT}
+
+
+class _Stop(Exception):
+    """Raised by _PenaltyGradient once the first step's gradient is read."""
+
+
+class _PenaltyGradient:
+    """A plugin that moves the parameters off the anchor before an experience, reads the first step's
+    gradients (task loss zeroed: the penalty's alone) and stops; ``flip`` negates them first, as a penalty
+    of the wrong sign would give."""
+
+    def __init__(self, flip: bool) -> None:
+        self.flip, self.grads, self.x = flip, {}, None
+
+    def __getattr__(self, name):  # every other plugin event: nothing
+        if name.startswith(("before_", "after_")):
+            return lambda *a, **k: None
+        raise AttributeError(name)
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        """After every other plugin's (Avalanche's SI takes its anchor here): move off the anchor."""
+        torch.manual_seed(1)
+        with torch.no_grad():
+            for p in strategy.model.parameters():
+                if p.requires_grad:
+                    p.add_(0.05 * torch.randn_like(p))
+
+    def before_update(self, strategy, **kwargs) -> None:
+        for n, p in strategy.model.named_parameters():
+            if p.requires_grad:
+                g = torch.zeros_like(p) if p.grad is None else p.grad.detach().clone()
+                self.grads[n] = -g if self.flip else g
+        self.x = strategy.mb_x.detach()
+        raise _Stop
+
+
+def _penalty_gradient(name: str, model: dict | None, flip: bool):
+    """(strategy, anchor model, penalty gradient, batch): train experience 0, move the parameters off
+    the anchor, then read the gradient of the penalty alone at experience 1's first step."""
+    import copy
+
+    (spec,) = tiny_specs([name], **({"model": model} if model else {}))
+    scenario, strategy = _build(spec, torch.device("cpu"))
+    bench = scenario.benchmark
+    strategy.train(bench.train_stream[0])
+    anchor = copy.deepcopy(strategy.model)
+    strategy._criterion = lambda out, y: 0.0 * out.sum() + 1.0  # no gradient (non-zero: MAS checks)
+    reader = _PenaltyGradient(flip)
+    strategy.plugins.append(reader)
+    with pytest.raises(_Stop):
+        strategy.train(bench.train_stream[1])
+    return strategy, anchor, reader.grads, reader.x
+
+
+def _descent(grads: dict, direction: dict) -> float:
+    """<g, d> in float64: > 0 when a small step along -g decreases a distance whose gradient is d."""
+    return sum(float((grads[n].double() * direction[n].double()).sum()) for n in grads if n in direction)
+
+
+@pytest.mark.parametrize("flip", [False, True], ids=["penalty", "wrong_sign"])
+@pytest.mark.parametrize("name", PARAMETER_REGULARISERS)
+def test_parameter_penalty_pulls_toward_the_anchor(name, flip):
+    strategy, anchor, grads, _ = _penalty_gradient(name, None, flip)
+    old = dict(anchor.named_parameters())
+    # d/dtheta of ||theta - theta*||^2 / 2 = theta - theta*
+    offset = {n: p.detach() - old[n].detach() for n, p in strategy.model.named_parameters() if n in grads}
+    assert any(g.abs().sum() > 0 for g in grads.values()), "the penalty has no gradient"
+    assert (_descent(grads, offset) > 0) != flip
+
+
+def _output_distance(name: str, model, anchor, x: torch.Tensor) -> torch.Tensor:
+    """LwF: KL(old || new) of softmax outputs over experience 0's classes; attn_reg: squared distance of
+    every block's attention maps."""
+    if name == "lwf":
+        with torch.no_grad():
+            old = anchor(x)[:, :2].softmax(1)
+        return torch.nn.functional.kl_div(model(x)[:, :2].log_softmax(1), old, reduction="batchmean")
+    with torch.no_grad():
+        old = anchor.encode(x, output_attentions=True).attentions
+    new = model.encode(x, output_attentions=True).attentions
+    return sum((a - b).pow(2).sum() for a, b in zip(new, old, strict=True))
+
+
+@pytest.mark.parametrize("flip", [False, True], ids=["penalty", "wrong_sign"])
+@pytest.mark.parametrize("name", list(OUTPUT_REGULARISERS))
+def test_output_penalty_pulls_toward_the_old_outputs(name, flip):
+    strategy, anchor, grads, x = _penalty_gradient(name, OUTPUT_REGULARISERS[name], flip)
+    model = strategy.model.eval()
+    anchor.eval()
+    distance = _output_distance(name, model, anchor, x)
+    assert distance > 0
+    names = [n for n, p in model.named_parameters() if n in grads]
+    d = torch.autograd.grad(distance, [dict(model.named_parameters())[n] for n in names], allow_unused=True)
+    direction = {n: g for n, g in zip(names, d, strict=True) if g is not None}
+    assert any(g.abs().sum() > 0 for g in grads.values()), "the penalty has no gradient"
+    assert (_descent(grads, direction) > 0) != flip
