@@ -277,3 +277,82 @@ def test_output_penalty_pulls_toward_the_old_outputs(name, flip):
     direction = {n: g for n, g in zip(names, d, strict=True) if g is not None}
     assert any(g.abs().sum() > 0 for g in grads.values()), "the penalty has no gradient"
     assert (_descent(grads, direction) > 0) != flip
+
+
+# -- 7. frozen-backbone methods: their own part has an effect ---------------------------------------------
+def _trained(name: str, **hparams):
+    """(strategy, test batch x, task labels, state before training): ``name`` trained on both experiences
+    of the synthetic stream on the ViT."""
+    (spec,) = tiny_specs([name], model=VIT, hparams={name: hparams})
+    scenario, strategy = _build(spec, torch.device("cpu"))
+    initial = {k: v.detach().clone() for k, v in strategy.model.state_dict().items()}
+    for exp in scenario.benchmark.train_stream:
+        strategy.train(exp)
+    test = scenario.benchmark.test_stream
+    items = [test[j].dataset[i] for j in range(2) for i in range(8)]
+    x, t = torch.stack([it[0] for it in items]), torch.tensor([int(it[2]) for it in items])
+    return strategy, x, t, initial
+
+
+def _logits(model, x, t) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(x, t).clone()
+
+
+def _zero_lora_b(model, names=None) -> None:
+    """Every LoRA adapter's up-projection (or the named adapters') at zero: the update B A x vanishes."""
+    from strategies.plugins.lora_modules import lora_layers
+
+    with torch.no_grad():
+        for layer in lora_layers(model):
+            for name, module in layer.lora_B.items():
+                if names is None or name in names:
+                    module.weight.zero_()
+
+
+@pytest.mark.parametrize("name", ["modular_lora", "olora", "moe_adapters"])
+def test_adapter_methods_differ_from_the_same_frozen_backbone_with_adapters_at_zero(name):
+    strategy, x, t, _ = _trained(name)
+    trained = _logits(strategy.model, x, t)
+    assert torch.equal(trained, _logits(strategy.model, x, t))  # evaluation is deterministic
+    _zero_lora_b(strategy.model)
+    assert not torch.allclose(trained, _logits(strategy.model, x, t), atol=1e-4)
+
+
+def test_olora_newest_adapter_has_an_effect_of_its_own():
+    strategy, x, t, _ = _trained("olora")
+    trained = _logits(strategy.model, x, t)
+    _zero_lora_b(strategy.model, names={"exp1"})
+    assert not torch.allclose(trained, _logits(strategy.model, x, t), atol=1e-4)
+
+
+def test_moe_adapters_routers_have_an_effect_compared_with_a_fixed_router():
+    strategy, x, t, _ = _trained("moe_adapters")
+    trained = _logits(strategy.model, x, t)
+    with torch.no_grad():  # zero gate weights: every sample gets the same k experts with equal weights
+        for m in strategy.plugins[0].mixtures:
+            for router in m.routers:
+                router.w_gate.zero_()
+    assert not torch.allclose(trained, _logits(strategy.model, x, t), atol=1e-4)
+
+
+def test_l2p_learned_prompts_have_an_effect_compared_with_their_initialisation():
+    strategy, x, t, initial = _trained("l2p")
+    trained = _logits(strategy.model, x, t)
+    with torch.no_grad():
+        strategy.model.pool.prompts.copy_(initial["pool.prompts"])  # the prompt pool's training undone
+    assert not torch.allclose(trained, _logits(strategy.model, x, t), atol=1e-4)
+
+
+@pytest.mark.parametrize("store", ["tokens", "pooled"])
+def test_feature_replay_differs_from_the_same_freezing_schedule_without_replay(store, monkeypatch):
+    from strategies.plugins.feature_replay import FeatureReplayPlugin
+
+    def final_logits() -> torch.Tensor:
+        strategy, x, t, _ = _trained("feature_replay", store=store)
+        return _logits(strategy.model, x, t)
+
+    runs = [final_logits() for _ in range(2)]
+    assert torch.equal(*runs)  # the comparison below is not run-to-run noise
+    monkeypatch.setattr(FeatureReplayPlugin, "replay_loss", lambda self, model, n: torch.zeros(()))
+    assert not torch.allclose(runs[0], final_logits(), atol=1e-4)
