@@ -14,15 +14,16 @@ Defaults (the authors' code, cmnfriend/O-LoRA, T5 runs scripts/order_1.sh and sr
 lambda_1 = 0.5, lambda_2 = 0, rank 8, alpha 32, LoRA dropout 0.1, on the query and value projections
 (peft's default targets for T5 and BERT); their lr 1e-3 is clbench's default, so ``train.lr`` is used.
 
-Differences from the paper: O-LoRA instruction-tunes a generative T5/LLaMA that outputs the label
-as text; here the model's own classifier head (shared across experiences, trained in every one as in
+Differences from the paper: O-LoRA instruction-tunes a generative T5/LLaMA that outputs the label as
+text; here the model's own classifier head (shared across experiences, trained in every one as in
 naive; one head per task in task-IL) reads the pooled features. In class-IL that shared linear head
 forgets as naive's does, so class-IL numbers measure O-LoRA's adapters *and* a forgetting head; the
-``head`` option offers heads that cannot forget (strategies/plugins/frozen_head.py). The orthogonality
-term is the authors' code's sum of absolute values (|A_old A_new^T|.sum(), for which lambda_1 = 0.5 was
-tuned; ``orthogonality_norm = "squared"``: the paper's Eq. 5, whose gradient is ~30x weaker at peft's
-initialisation). The old adapters stay separate modules rather than being concatenated into one
-rank-growing adapter (the same function).
+``head = "frozen_rows"`` option offers a head that cannot forget
+(strategies/plugins/frozen_head.py). The orthogonality term is the authors' code's sum of absolute
+values (|A_old A_new^T|.sum(), for which lambda_1 = 0.5 was tuned; ``orthogonality_norm =
+"squared"``: the paper's Eq. 5, whose gradient is ~30x weaker at peft's initialisation). The old
+adapters stay separate modules rather than being concatenated into one rank-growing adapter (the
+same function).
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ class OLoRAParams:
     adapter; rank: LoRA rank r; alpha: LoRA scaling numerator (update scaled by alpha / r); dropout:
     LoRA dropout; target_modules: names of the Linear layers to adapt (empty = query/value for BERT,
     qkv for the fused attention of the ViT and text Transformer); orthogonality_norm: "abs" (sum of
-    absolute overlaps, the authors' code, default) or "squared" (the paper's Eq. 5)."""
+    absolute overlaps, the authors' code, default) or "squared" (the paper's Eq. 5); head: "linear" (the
+    shared head trains as naive's) or "frozen_rows" (class-IL: each experience's head rows frozen after
+    it, a head that cannot forget)."""
 
     lambda_1: float = 0.5
     lambda_2: float = 0.0
@@ -49,6 +52,7 @@ class OLoRAParams:
     dropout: float = 0.1
     target_modules: tuple[str, ...] = ()
     orthogonality_norm: Literal["abs", "squared"] = "abs"
+    head: Literal["linear", "frozen_rows"] = "linear"
 
     def __post_init__(self) -> None:
         check(self.lambda_1 >= 0 and self.lambda_2 >= 0, "lambda_1 and lambda_2 must be >= 0")
@@ -65,6 +69,7 @@ def build(ctx: StrategyContext, p: OLoRAParams):
     from avalanche.training import Naive
     from peft import LoraConfig
 
+    from strategies.plugins.frozen_head import head_plugins
     from strategies.plugins.lora_modules import default_targets
     from strategies.plugins.orthogonal_lora import NewLoRAPerExperience, OrthogonalLoRALoss
 
@@ -78,6 +83,6 @@ def build(ctx: StrategyContext, p: OLoRAParams):
     model.cache_features = False  # MiniLM's feature memo would serve features without the adapters
     adapters = NewLoRAPerExperience(config)
     orth = OrthogonalLoRALoss(adapters, p.lambda_1, p.lambda_2, p.orthogonality_norm)
-    strategy = ctx.template(Naive, plugins=[adapters, orth])
+    strategy = ctx.template(Naive, plugins=[adapters, orth, *head_plugins(ctx, p.head, "olora")])
     strategy.added_parameters = adapters.added  # filled as experiences arrive
     return strategy

@@ -356,3 +356,27 @@ def test_feature_replay_differs_from_the_same_freezing_schedule_without_replay(s
     assert torch.equal(*runs)  # the comparison below is not run-to-run noise
     monkeypatch.setattr(FeatureReplayPlugin, "replay_loss", lambda self, model, n: torch.zeros(()))
     assert not torch.allclose(runs[0], final_logits(), atol=1e-4)
+
+
+# -- 3. moe_adapters, olora in class-IL: a head that cannot forget ----------------------------------------
+@pytest.mark.parametrize("name", ["moe_adapters", "olora"])
+@pytest.mark.parametrize("head", ["linear", "frozen_rows"])
+def test_frozen_row_head_keeps_the_first_experience_rows_bit_identical(name, head):
+    (spec,) = tiny_specs([name], model=VIT, hparams={name: {"head": head}})
+    scenario, strategy = _build(spec, torch.device("cpu"))
+    bench, w = scenario.benchmark, strategy.model.head.weight
+    strategy.train(bench.train_stream[0])
+    first = w.detach().clone()
+    strategy.train(bench.train_stream[1])
+    old, new = list(bench.train_stream[0].classes_in_this_experience), list(bench.train_stream[1].classes_in_this_experience)
+    assert not torch.equal(w[new], first[new])  # the current experience's rows train
+    assert torch.equal(w[old], first[old]) == (head == "frozen_rows")  # the old rows: frozen or forgetting
+
+
+@pytest.mark.parametrize("name", ["moe_adapters", "olora"])
+def test_frozen_row_head_is_refused_outside_class_il_before_training(name):
+    from strategies import StrategyNotApplicable
+
+    (spec,) = tiny_specs([name], scenario="synthetic_task_il", model=VIT, hparams={name: {"head": "frozen_rows"}})
+    with pytest.raises(StrategyNotApplicable, match="class_il only"):
+        _build(spec, torch.device("cpu"))
