@@ -2,6 +2,7 @@
 
 from strategies import (  # noqa: F401  (each module registers itself)
     agem,
+    aper_lora,
     attn_reg,
     bic,
     coreset_replay,
@@ -33,6 +34,7 @@ from strategies import (  # noqa: F401  (each module registers itself)
     pnn,
     replay,
     replay_attn_reg,
+    seq_star,
     si,
     si_avalanche,
 )

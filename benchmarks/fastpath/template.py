@@ -64,6 +64,10 @@ modular_lora            tensor (a Naive template over the ModularLoRA wrapper mo
 moe_adapters            tensor (a Naive template; the experts and routers live in the model)
 l2p                     tensor (a Naive template over the prompt-pool wrapper model)
 olora                   tensor (a Naive template; the adapters live in the model itself)
+seq_star                tensor (a Naive template over an encoder + cosine-head wrapper)
+aper_lora               tensor (a Naive template over the dual-branch wrapper model); the class
+                        prototypes read each experience's training tensors once
+                        (``dataset_tensors``); no training epoch after the first experience
 lamaml                  tensor (a SupervisedMetaLearningTemplate: same loaders); its reservoir
                         buffer reads 10 samples a step per sample (Avalanche's Buffer)
 attn_reg                tensor (the plugin reads attention maps of the current batch only)
