@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description="clbench: continual-learning benchmarks")
+def _parser(prog: str = "python -m benchmarks") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="clbench: continual-learning benchmarks")
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_ in (("run", "run a suite and write one JSON per run"), ("check", "validate a suite, run nothing")):
         s = sub.add_parser(name, help=help_)
@@ -17,6 +17,9 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a suite value, e.g. --set train.epochs=2 --set suite.seeds=[0]")
         s.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="overrides [suite] device")
+        s.add_argument("--log", type=_log_list, default=None, metavar="LOGGERS",
+                       help="log each run to tensorboard and/or wandb under RESULTS/logs, e.g. --log tensorboard,wandb "
+                            "('none': off); overrides [suite] log")
     r = sub.choices["run"]
     r.add_argument("--results", default="results", help="results folder (default: results)")
     r.add_argument("--jobs", type=int, default=1, help="runs in parallel (worker processes)")
@@ -28,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     sub.add_parser("list", help="list registered scenarios, models, strategies and suites")
     return p
+
+
+def _log_list(text: str) -> list[str]:
+    """``"tensorboard,wandb"`` -> ["tensorboard", "wandb"]; "none" or "" -> [] (validated with the suite)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    return [] if names == ["none"] else names
 
 
 def _list() -> int:
@@ -47,16 +56,16 @@ def _list() -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> int:
     """Entry point; returns the process exit code (2 for configuration errors)."""
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     if args.command == "list":
         return _list()
     from benchmarks.config.loader import load_suite
     from benchmarks.core.typed import ConfigError
 
     try:
-        specs = load_suite(args.suite, args.overrides, device=args.device)
+        specs = load_suite(args.suite, args.overrides, device=args.device, log=args.log)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -2,7 +2,7 @@
 
 Layout of a suite file (see benchmarks/suites/*.toml):
 
-    [suite]                         description, seeds, strategies, device, reference
+    [suite]                         description, seeds, strategies, device, reference, log
     [train]                         TrainConfig defaults for every run
     [hparams.<strategy>]            strategy hyper-parameters for every scenario
     [variants.<name>]               a named variant: strategy = "<registered>", hparams = {...}, train = {...}
@@ -69,8 +69,13 @@ def apply_overrides(doc: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return doc
 
 
-def load_suite(suite: str, overrides: list[str] | None = None, device: str | None = None) -> list[RunSpec]:
-    """Read, override, validate and expand a suite into run specs; raise ConfigError listing all problems."""
+def load_suite(
+    suite: str, overrides: list[str] | None = None, device: str | None = None, log: list[str] | None = None,
+) -> list[RunSpec]:
+    """Read, override, validate and expand a suite into run specs; raise ConfigError listing all problems.
+
+    ``device`` and ``log`` (the CLI's --device / --log) replace ``[suite] device`` / ``[suite] log``.
+    """
     path = resolve_suite_path(suite)
     try:
         doc = tomllib.loads(path.read_text())
@@ -79,6 +84,8 @@ def load_suite(suite: str, overrides: list[str] | None = None, device: str | Non
     doc = apply_overrides(doc, overrides or [])
     if device is not None:
         doc.setdefault("suite", {})["device"] = device
+    if log is not None:
+        doc.setdefault("suite", {})["log"] = log
     return expand(doc, name=path.stem, where=str(path))
 
 
