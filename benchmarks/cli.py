@@ -105,9 +105,16 @@ def _run(args, specs) -> int:
 
 
 def _report(results: Path) -> None:
+    """Write the report, then print where it is and the best strategy of each scenario."""
     from reports import ReportError, build_report
+    from reports.headline import headline_lines
 
     try:
-        print(f"report: {build_report(results, results / 'report')}")
+        index = build_report(results, results / "report")
     except ReportError as exc:  # results stay; the report can be rebuilt with `make report`
         print(f"report not written: {exc}", file=sys.stderr)
+        return
+    print(f"report: {index} (Markdown: {index.parent / 'index.md'})")
+    print("best strategy per scenario (final average accuracy, Chaudhry forgetting):")
+    for line in headline_lines(results):
+        print(f"  {line}")
