@@ -28,7 +28,7 @@ from benchmarks.config.spec import LOGGERS
 from benchmarks.results.store import LOG_FOLDER
 
 __all__ = ["LOGGERS", "LOG_FOLDER", "RunLog", "flat_config"]
-WANDB_PROJECT = "clbench"
+WANDB_PROJECT = "clbench"  # default W&B project; $WANDB_PROJECT replaces it
 
 
 def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -122,7 +122,7 @@ def _wandb_logger(folder: Path, suite: str, run_name: str, hparams: dict[str, An
 
     folder.mkdir(parents=True, exist_ok=True)
     run = wandb.init(
-        project=WANDB_PROJECT, name=run_name, group=suite, job_type=str(hparams.get("strategy.name")),
+        project=os.environ.get("WANDB_PROJECT", WANDB_PROJECT), name=run_name, group=suite, job_type=str(hparams.get("strategy.name")),
         id=uuid.uuid4().hex[:12], config=hparams, dir=str(folder), reinit="finish_previous", save_code=False,
         mode=os.environ.get("WANDB_MODE", "offline"), settings=wandb.Settings(console="off", silent=True),
     )
