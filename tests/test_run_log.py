@@ -164,3 +164,16 @@ def _wandb_records(path: Path) -> dict[str, list]:
             out.setdefault(record.WhichOneof("record_type"), []).append(record)
             chunk = b""
     return out
+
+
+def test_cli_switch_logs_a_suite(tmp_path):
+    from benchmarks.cli import main
+
+    suite = tmp_path / "tiny_cli.toml"
+    suite.write_text('[suite]\nseeds = [0]\nstrategies = ["naive"]\ndevice = "cpu"\n'
+                     '[train]\nepochs = 1\nbatch_size = 16\neval_batch_size = 64\n[scenarios.synthetic_class_il]\n')
+    results = tmp_path / "results"
+    assert main(["run", "--suite", str(suite), "--results", str(results), "--log", "tensorboard", "--no-report"]) == 0
+    runs = list((results / "logs" / "tensorboard" / "tiny_cli").iterdir())
+    assert len(runs) == 1 and list(runs[0].glob("events.out.tfevents.*"))
+    assert not (results / "logs" / "wandb").exists()  # only the logger asked for
