@@ -177,3 +177,17 @@ def test_cli_switch_logs_a_suite(tmp_path):
     runs = list((results / "logs" / "tensorboard" / "tiny_cli").iterdir())
     assert len(runs) == 1 and list(runs[0].glob("events.out.tfevents.*"))
     assert not (results / "logs" / "wandb").exists()  # only the logger asked for
+
+
+def test_a_logger_failing_at_the_end_keeps_the_result(tmp_path, monkeypatch):
+    from benchmarks.engine import run_log
+    from benchmarks.engine.runner import run_one
+
+    def broken(self, result):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(run_log.RunLog, "finish", broken)
+    spec = replace(tiny_specs(["naive"])[0], log=("tensorboard",), log_dir=str(tmp_path))
+    with pytest.warns(UserWarning, match="run logging of synthetic_class_il/naive/seed0 failed: OSError"):
+        result = run_one(spec)
+    assert result["status"] == "ok" and len(result["accuracy_matrix"]) == 2

@@ -229,7 +229,10 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     state.cpu_time = time.process_time() - cpu_started
     result = _result(spec, state, error, started)
     if run_log is not None:
-        run_log.finish(result)
+        try:
+            run_log.finish(result)
+        except Exception as exc:  # noqa: BLE001  a logger that fails at the end must not lose the result
+            warnings.warn(f"run logging of {spec.scenario}/{spec.strategy}/seed{spec.seed} failed: {exc!r}", stacklevel=1)
     _release_device_memory(state.device)
     return result
 
