@@ -10,7 +10,7 @@ SEEDS  ?=
 JOBS   ?= $(shell nproc 2>/dev/null || echo 1)
 STAMP  := $(VENV)/.clbench-installed
 
-.PHONY: setup bench quick hsu2018 report test test-fast speed lint clean-results
+.PHONY: setup bench quick hsu2018 report test test-fast speed lint clean-results tune
 
 setup: $(STAMP)
 
@@ -18,7 +18,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,ray,log]"
+	$(PY) -m pip install --quiet -e ".[dev,ray,tune,log]"
 	touch $(STAMP)
 
 bench: setup
@@ -26,6 +26,10 @@ bench: setup
 
 quick:
 	$(MAKE) bench SUITE=quick
+
+# `make tune SUITE=text`: the suite's [tune] protocol (docs/tuning.md); writes benchmarks/suites/tuned/SUITE.toml
+tune: setup
+	$(PY) -m benchmarks tune --suite $(SUITE) --results $(RESULTS) --jobs $(JOBS) $(ARGS)
 
 # `make hsu2018 SEEDS=10` runs seeds 0..9 (default: the suite's 5); ARGS="--set ..." still applies.
 hsu2018:

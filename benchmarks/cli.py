@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmarks run|check|list``."""
+"""Command line: ``python -m benchmarks run|check|tune|list``."""
 
 from __future__ import annotations
 
@@ -11,15 +11,19 @@ from pathlib import Path
 def _parser(prog: str = "python -m benchmarks") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="clbench: continual-learning benchmarks")
     sub = p.add_subparsers(dest="command", required=True)
-    for name, help_ in (("run", "run a suite and write one JSON per run"), ("check", "validate a suite, run nothing")):
+    commands = (("run", "run a suite and write one JSON per run"), ("check", "validate a suite, run nothing"),
+                ("tune", "choose hyper-parameters by the suite's [tune] protocol (docs/tuning.md)"))
+    for name, help_ in commands:
         s = sub.add_parser(name, help=help_)
         s.add_argument("--suite", default="quick", help="suite name (benchmarks/suites/NAME.toml) or a .toml path")
         s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a suite value, e.g. --set train.epochs=2 --set suite.seeds=[0]")
         s.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="overrides [suite] device")
-        s.add_argument("--log", type=_log_list, default=None, metavar="LOGGERS",
-                       help="log each run to tensorboard and/or wandb under RESULTS/logs, e.g. --log tensorboard,wandb "
-                            "('none': off); overrides [suite] log")
+    for name in ("run", "check"):  # tune's trials are not logged runs
+        sub.choices[name].add_argument(
+            "--log", type=_log_list, default=None, metavar="LOGGERS",
+            help="log each run to tensorboard and/or wandb under RESULTS/logs, e.g. --log tensorboard,wandb "
+                 "('none': off); overrides [suite] log")
     r = sub.choices["run"]
     r.add_argument("--results", default="results", help="results folder (default: results)")
     r.add_argument("--jobs", type=int, default=1, help="runs in parallel (worker processes)")
@@ -29,6 +33,13 @@ def _parser(prog: str = "python -m benchmarks") -> argparse.ArgumentParser:
     r.add_argument("--ray-address", default=None, help="Ray cluster to join ('auto' or host:port)")
     r.add_argument("--skip-failed", action="store_true", help="do not retry runs recorded as failed")
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    t = sub.choices["tune"]
+    t.add_argument("--results", default="results",
+                   help="results folder; the study database is RESULTS/tune/SUITE.db (default: results)")
+    t.add_argument("--out", default=None,
+                   help="fragment to write (default: tuned/SUITE.toml next to the suite file)")
+    t.add_argument("--jobs", type=int, default=1, help="trial runs in parallel (worker processes)")
+    t.add_argument("--threads", type=int, default=1, help="torch threads per trial run (default 1)")
     sub.add_parser("list", help="list registered scenarios, models, strategies and suites")
     return p
 
@@ -61,6 +72,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> i
     args = _parser(prog).parse_args(argv)
     if args.command == "list":
         return _list()
+    if args.command == "tune":
+        return _tune(args)
     from benchmarks.config.loader import load_suite
     from benchmarks.core.typed import ConfigError
 
@@ -118,3 +131,29 @@ def _report(results: Path) -> None:
     print("best strategy per scenario (final average accuracy, Chaudhry forgetting):")
     for line in headline_lines(results):
         print(f"  {line}")
+
+
+def _tune(args) -> int:
+    from benchmarks.core.typed import ConfigError
+    from benchmarks.tuning.study import tune
+
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        print("error: `tune` needs Optuna: pip install -e '.[tune]' (or `make setup`)", file=sys.stderr)
+        return 2
+    t0 = time.time()
+    try:
+        path, entries = tune(args.suite, args.overrides, args.device, results=Path(args.results),
+                             out=Path(args.out) if args.out else None, jobs=args.jobs, threads=args.threads)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished trials are saved; run the same command again to continue", file=sys.stderr)
+        return 130
+    for (scenario, strategy), e in entries.items():
+        print(f"{scenario}/{strategy}: {e['metric']} {e['score']:.4f} after {e['trials']} trials: "
+              f"{ {**e['hparams'], **{'train.' + k: v for k, v in e['train'].items()}} }")
+    print(f"tuned in {time.time() - t0:.0f} s; fragment: {path} (include it: [suite] include = [...])")
+    return 0

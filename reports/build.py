@@ -11,6 +11,12 @@ from reports.diagnostics import add_diagnostics_section
 from reports.figures import write_scenario_figures
 from reports.html import render_html
 from reports.latex import latex_comparison_table, latex_contrast_table, latex_document, latex_summary_table
+from reports.literature import (
+    LiteratureComparison,
+    add_literature_section,
+    latex_literature_table,
+    write_literature_csv,
+)
 from reports.markdown import render_markdown
 from reports.published import Comparison, load_published, scenario_comparisons
 from reports.routing import add_routing_section
@@ -26,11 +32,14 @@ def default_out_dir(results_dir: Path) -> Path:
     return Path(results_dir) / "report"
 
 
-def _latex(data: ReportData, contrasts: list[tuple[ScenarioResult, list[Contrast]]]) -> str:
-    """Every summary table, then every published-table comparison, then every contrast table."""
+def _latex(data: ReportData, contrasts: list[tuple[ScenarioResult, list[Contrast]]],
+           literature: list[LiteratureComparison]) -> str:
+    """Every summary table, then every published-table comparison, then every contrast table, then the
+    literature protocols' published-vs-clbench tables."""
     parts = [latex_summary_table(sc) for sc in data.scenarios if sc.strategies]
     parts += [latex_comparison_table(sc, c) for sc, c in _comparisons(data)]
     parts += [latex_contrast_table(sc, cs) for sc, cs in contrasts if cs]
+    parts += [latex_literature_table(c) for c in literature]
     return latex_document(parts)
 
 
@@ -67,13 +76,16 @@ def build_report(results_dir: Path | str, out_dir: Path | str | None = None) -> 
     add_contrasts_section(doc, contrasts)  # each strategy vs naive, each combination vs its parts
     add_diagnostics_section(doc, data.scenarios, out)  # per-layer diagnostics, when runs recorded them
     add_routing_section(doc, data.scenarios)  # router forgetting, when mixture-of-experts runs recorded it
+    literature = add_literature_section(doc, data.scenarios)  # published numbers of the literature's protocols
     (out / "index.md").write_text(render_markdown(doc), encoding="utf-8")
     (out / "index.html").write_text(render_html(doc, out), encoding="utf-8")
     write_summary_csv(data.scenarios, out / "summary.csv")
-    (out / "tables.tex").write_text(_latex(data, contrasts), encoding="utf-8")
+    (out / "tables.tex").write_text(_latex(data, contrasts, literature), encoding="utf-8")
     pairs = _comparisons(data)
     if pairs:
         write_comparison_csv(pairs, out / "comparison.csv")
+    if literature:
+        write_literature_csv(literature, out / "literature.csv")
     if any(cs for _, cs in contrasts):
         write_contrasts_csv(contrasts, out / "contrasts.csv")
     return out / "index.html"

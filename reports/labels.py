@@ -70,6 +70,10 @@ STRATEGY_NAMES = {
     "attn_reg": "Attention reg.",
     "feature_replay": "Feature replay",
     "moe_adapters": "MoE-Adapters",
+    "olora": "O-LoRA",
+    # suite aliases with head = "frozen_rows" (class-IL): the default rows' shared head trains as naive's
+    "moe_adapters_frozen_head": "MoE-Adapters (frozen-row head)",
+    "olora_frozen_head": "O-LoRA (frozen-row head)",
 }
 
 #: suffixes a suite adds to a scenario name to tell models apart (split_mnist_class_il_vit)

@@ -13,7 +13,8 @@ from reports.published import Comparison, ComparisonRow
 from reports.stats import Summary, Welch
 from reports.tables import best_rows, columns_for, format_summary
 
-__all__ = ["latex_comparison_table", "latex_contrast_table", "latex_document", "latex_escape", "latex_summary_table"]
+__all__ = ["latex_comparison_table", "latex_contrast_table", "latex_document", "latex_escape", "latex_summary_table",
+           "wrap_table"]
 
 _SPECIAL = {
     "&": r"\&",
@@ -185,3 +186,7 @@ def latex_contrast_table(sc: ScenarioResult, contrasts: list[Contrast]) -> str:
 def latex_document(parts: list[str]) -> str:
     """tables.tex: the header comment and the tables, separated by blank lines."""
     return HEADER + "\n" + "\n\n".join(parts) + "\n"
+
+
+#: a complete booktabs table environment (caption, label, column spec, header, rows), for other sections' tables
+wrap_table = _wrap

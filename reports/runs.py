@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.results.metrics import all_metrics, as_matrix
-from benchmarks.results.store import iter_result_files, load_result
+from benchmarks.results.store import hparams_label, iter_result_files, load_result
 
 __all__ = ["ReportError", "Run", "load_runs", "metric_mismatches", "parse_run"]
 
@@ -56,6 +56,7 @@ class Run:
     cpu_time_s: float = math.nan  # CPU seconds of the run (NaN: not recorded, older files)
     added_parameters: float = math.nan  # parameters added over all experiences; NaN = not recorded
     added_per_experience: float = math.nan  # their mean per experience; NaN = not recorded
+    hparams: str | None = None  # "tuned (k=.., n trials)" / "hand-set" / "default"; None = not recorded
 
 
 def _number(value: Any) -> float:
@@ -151,6 +152,7 @@ def parse_run(data: dict[str, Any], path: Path) -> Run:
         cpu_time_s=_number(data.get("cpu_time_s")),
         added_parameters=added,
         added_per_experience=per_experience,
+        hparams=hparams_label(data.get("hparams_provenance")),
     )
 
 

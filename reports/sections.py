@@ -85,6 +85,11 @@ FILES = (
         "per contrast: scenario, strategy, reference, the ACC difference strategy − reference in percentage "
         "points with its Welch 95% CI and df, the seeds on each side (n_a, n_b), the verdict, the suite"
     ),
+    (
+        "`literature.csv` (when runs of a literature protocol meet published numbers of it, "
+        "reports/references/text_literature.toml): one row per (scenario, published table, method, metric) "
+        "with the published value, backbone, source file, clbench's mean, std and n, and Spearman's rho"
+    ),
     "`figures/`: every figure as PNG and SVG",
     "`index.md`, `index.html`: this report (the HTML is self-contained)",
 )

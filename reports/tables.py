@@ -111,22 +111,31 @@ def seeds_cell(s: StrategyResult) -> str:
     return f"{s.n} of {s.expected_seeds} †" if s.fewer_seeds else str(s.n)
 
 
+def hparams_cell(s: StrategyResult) -> str:
+    """Where the strategy's hyper-parameters came from (benchmarks/config/sources.py), over its runs."""
+    labels = sorted({r.hparams for r in s.runs if r.hparams})
+    return " / ".join(labels) if labels else "—"
+
+
 def summary_table(sc: ScenarioResult) -> Table:
-    """Strategies as rows, ACC / forgetting / BWT / time / memory (/ added parameters) as mean ± std columns."""
+    """Strategies as rows, ACC / forgetting / BWT / time / memory (/ added parameters) as mean ± std columns;
+    a "Hyper-parameters" column (tuned / hand-set / default) when the runs record where theirs came from."""
     rows, columns = list(sc.strategies), columns_for(sc)
     best = {c.key: best_rows(rows, c) for c in columns}
+    origin = any(r.hparams for s in rows for r in s.runs)
     body = tuple(
         (
             plain(strategy_display(s.strategy)),
+            *((plain(hparams_cell(s)),) if origin else ()),
             seeds_cell(s),
             *(_cell(s.stats[c.key], c, i in best[c.key]) for c in columns),
         )
         for i, s in enumerate(rows)
     )
     return Table(
-        header=("Strategy", "Seeds (n)", *(c.label for c in columns)),
+        header=("Strategy", *(("Hyper-parameters",) if origin else ()), "Seeds (n)", *(c.label for c in columns)),
         rows=body,
-        align=("l", "r", *("r" for _ in columns)),
+        align=("l", *(("l",) if origin else ()), "r", *("r" for _ in columns)),
         caption=plain(f"{sc.display}: mean ± std over seeds (best mean per column in bold)"),
     )
 
@@ -155,6 +164,7 @@ _ID_COLUMNS = (
     "fewer_seeds",
     "seeds",
     "reference",
+    "hparams",
 )
 
 
@@ -183,6 +193,7 @@ def _csv_row(sc: ScenarioResult, s: StrategyResult) -> list[str]:
         int(s.fewer_seeds),
         " ".join(map(str, s.seeds)),
         " ".join(sc.references),
+        hparams_cell(s).replace("—", ""),
     ]
     keys = list(METRIC_INFO) + list(CSV_COSTS)
     stats = [_num(getattr(s.stats[k], stat)) for k in keys for stat in ("mean", "std", "ci95")]

@@ -9,9 +9,12 @@ Two registrations of one builder (they differ only in Avalanche's selection stra
   (``ClosestToCenterSelectionStrategy``).
 
 The buffer is Avalanche's ``ParametricBuffer`` grouped like ``replay``'s (by class in class-IL, by
-experience in task- and domain-IL, where every pair is relabelled 0/1), with the same total size and
-the same replay loader, so ``replay`` (random, class-balanced reservoir) is the random-selection
-baseline at equal memory. Features are the model's pooled ``features(x)`` at the end of each
+experience in task- and domain-IL, where every pair is relabelled 0/1), with the same total size (the
+byte budget converted by replay's own rule, ``ReplayParams.buffer_size``: input + label bytes per sample)
+and the same replay loader, so ``replay`` (random, class-balanced reservoir) is the random-selection
+baseline at equal memory. Selection is per class and on L2-normalised features, as iCaRL's
+(strategies/plugins/coreset.py): within an experience group of task- or domain-IL each class's share
+is chosen within that class. Features are the model's pooled ``features(x)`` at the end of each
 experience, computed again for the kept samples when a group is shrunk (as Avalanche does).
 
 Cost: Avalanche's herding orders the whole group (N greedy steps over N candidates, O(N^2 D)), not
@@ -22,34 +25,28 @@ on the shared, loaded 2-core machine).
 
 from dataclasses import dataclass
 
-from benchmarks.core import check
-from strategies.base import FeatureView, StrategyContext, register
+from strategies.base import StrategyContext, register
 from strategies.replay import ReplayParams
 
 
 @dataclass(frozen=True)
 class CoresetReplayParams(ReplayParams):
-    """Args: mem_size: buffer size in samples (total); mem_bytes: byte budget of raw inputs (0 =
-    unused); both as ``replay``'s (default 4400, Hsu et al. 2018's larger memory)."""
+    """Args: mem_size: buffer size in samples (total); mem_bytes: byte budget of stored examples (input
+    + label, 0 = unused); both as ``replay``'s, converted by its rule (default 4400, Hsu et al. 2018's
+    larger memory)."""
 
 
 def _build(ctx: StrategyContext, p: CoresetReplayParams, selection: str):
-    """Naive + ReplayPlugin(ParametricBuffer(selection_strategy=...)) over the model's features."""
+    """Naive + ReplayPlugin(ParametricBuffer(selection_strategy=PerClassSelection(...)))."""
     from avalanche.training import Naive
     from avalanche.training.plugins import ReplayPlugin
-    from avalanche.training.storage_policy import (
-        ClosestToCenterSelectionStrategy,
-        HerdingSelectionStrategy,
-        ParametricBuffer,
-    )
+    from avalanche.training.storage_policy import ParametricBuffer
 
-    kind = {"herding": HerdingSelectionStrategy, "centroid": ClosestToCenterSelectionStrategy}[selection]
-    # layer "" = the FeatureView module itself: its output is features(x) (B, D)
-    chooser = kind(FeatureView(ctx.model), "")
-    size = min(p.mem_size, p.mem_bytes // ctx.info.sample_bytes) if p.mem_bytes else p.mem_size  # as replay's
-    check(size >= 1, f"mem_bytes {p.mem_bytes} holds no sample of {ctx.info.sample_bytes} bytes")
+    from strategies.plugins.coreset import PerClassSelection
+
+    size = p.buffer_size(ctx)  # replay's byte rule: equal memory
     groupby = "class" if ctx.info.setting == "class_il" else "experience"
-    policy = ParametricBuffer(max_size=size, groupby=groupby, selection_strategy=chooser)
+    policy = ParametricBuffer(max_size=size, groupby=groupby, selection_strategy=PerClassSelection(selection, ctx.model))
     return ctx.template(Naive, plugins=[ReplayPlugin(mem_size=size, storage_policy=policy)])
 
 

@@ -29,8 +29,11 @@ Where this version differs:
   (the frozen prefix's output, first token) instead of ReLU/sigmoid autoencoders trained by SGD on
   AlexNet features; there is no zero-shot branch for samples no autoencoder fits;
 - the router reads the block input's first token (MiniLM's [CLS]); theirs the CLS token after attention;
-- the classifier is the model's trained linear head, not CLIP's frozen text embeddings, so the head
-  forgets as under naive fine-tuning (their classifier cannot);
+- the classifier is the model's trained linear head, not CLIP's frozen text embeddings, so in class-IL
+  the head forgets as under naive fine-tuning (their classifier cannot): with the default
+  ``head = "linear"`` class-IL numbers measure the experts *and* a naive-trained head. ``head =
+  "frozen_rows"`` (class-IL) is the head the paper implies: each experience's rows freeze after it
+  (strategies/plugins/frozen_head.py);
 - no load-balancing loss: their code computes cv_squared(importance) + cv_squared(load) but never adds
   it to the training loss.
 Their class-incremental code (cil/) instead shares one router across tasks and routes with it alone.
@@ -41,10 +44,12 @@ when learned): hence the per-experience routers. With them (same run settings): 
 """
 
 from dataclasses import dataclass
+from typing import Literal
 
 from benchmarks.core import check
 from strategies.base import StrategyContext, StrategyNotApplicable, register
 from strategies.plugins.expert_routing import ExpertRouting
+from strategies.plugins.frozen_head import head_plugins
 from strategies.plugins.lora_modules import adapted_blocks, default_targets
 from strategies.plugins.moe_experts import attach_experts
 
@@ -55,7 +60,9 @@ class MoEAdaptersParams:
     expert's rank and scaling numerator (update scaled by alpha / rank); target_modules: Linear layers
     the experts adapt (empty = query/value for BERT, qkv for the ViT and text Transformer);
     freeze_used: freeze the k most-used experts of each experience after it (false = every expert
-    keeps training); selector_dims: code units of each experience's linear autoencoder (DDAS)."""
+    keeps training); selector_dims: code units of each experience's linear autoencoder (DDAS); head:
+    "linear" (the shared head trains as naive's) or "frozen_rows" (class-IL: each experience's head rows
+    frozen after it, a head that cannot forget)."""
 
     experts: int = 22
     top_k: int = 2
@@ -64,6 +71,7 @@ class MoEAdaptersParams:
     target_modules: tuple[str, ...] = ()
     freeze_used: bool = True
     selector_dims: int = 100
+    head: Literal["linear", "frozen_rows"] = "linear"
 
     def __post_init__(self) -> None:
         check(1 <= self.top_k <= self.experts, f"top_k = {self.top_k} must be in 1..experts ({self.experts})")
@@ -85,7 +93,7 @@ def build(ctx: StrategyContext, p: MoEAdaptersParams):
     mixtures = attach_experts(ctx.model, p.experts, p.top_k, config, n_routers=ctx.info.n_experiences,
                               selector_dims=p.selector_dims, route_by_task=ctx.info.setting == "task_il")
     routing = ExpertRouting(mixtures, blocks, freeze_used=p.freeze_used)
-    strategy = ctx.template(Naive, plugins=[routing])
+    strategy = ctx.template(Naive, plugins=[routing, *head_plugins(ctx, p.head, "moe_adapters")])
     strategy.added_parameters = routing.added
     strategy.routing = routing.record
     return strategy

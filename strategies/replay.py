@@ -33,6 +33,14 @@ class ReplayParams:
         check(self.mem_size >= 1, "mem_size must be >= 1 (a buffer of 0 is naive; use 'naive')")
         check(self.mem_bytes >= 0, "mem_bytes must be >= 0 (0 = no byte budget)")
 
+    def buffer_size(self, ctx: StrategyContext) -> int:
+        """Samples the buffer holds: mem_size, or fewer when mem_bytes at the scenario's record_bytes per
+        sample (benchmarks/core/storage.py) holds fewer. Every raw-sample buffer converts bytes this way."""
+        per_sample = ctx.info.record_bytes
+        size = min(self.mem_size, self.mem_bytes // per_sample) if self.mem_bytes else self.mem_size
+        check(size >= 1, f"mem_bytes {self.mem_bytes} holds no sample of {per_sample} bytes")
+        return size
+
     def replay_plugin(self, ctx: StrategyContext):
         """The memory plugin of these options: ReplayPlugin with a class-balanced (class-IL) or
         experience-balanced buffer, or ConcatRehearsalPlugin (mode "concat")."""
@@ -40,8 +48,7 @@ class ReplayParams:
         from avalanche.training.storage_policy import ClassBalancedBuffer, ExperienceBalancedBuffer
 
         per_sample = ctx.info.record_bytes
-        size = min(self.mem_size, self.mem_bytes // per_sample) if self.mem_bytes else self.mem_size
-        check(size >= 1, f"mem_bytes {self.mem_bytes} holds no sample of {per_sample} bytes")
+        size = self.buffer_size(ctx)
         if self.mode == "concat":
             from strategies.plugins.rehearsal import ConcatRehearsalPlugin, TaskSplitMemory
 

@@ -182,7 +182,7 @@ def test_olora_output_sums_every_adapter():
         assert not torch.allclose(model(x), both, atol=1e-5)
 
 
-def test_orthogonality_is_the_squared_overlap_of_old_and_new_down_projections():
+def test_orthogonality_is_the_overlap_of_old_and_new_down_projections():
     from peft import LoraConfig
 
     from strategies.plugins.orthogonal_lora import NewLoRAPerExperience, orthogonality
@@ -197,7 +197,8 @@ def test_orthogonality_is_the_squared_overlap_of_old_and_new_down_projections():
     adapters.add(model, "exp1")
     a0, a1 = block.qkv.lora_A["exp0"].weight, block.qkv.lora_A["exp1"].weight  # (2, 6) each
     assert not a0.requires_grad and a1.requires_grad
-    assert orthogonality(model, adapters.names).item() == pytest.approx(((a0 @ a1.T) ** 2).sum().item())
+    assert orthogonality(model, adapters.names, "squared").item() == pytest.approx(((a0 @ a1.T) ** 2).sum().item())
+    assert orthogonality(model, adapters.names).item() == pytest.approx((a0 @ a1.T).abs().sum().item())
     with torch.no_grad():
         a0.copy_(torch.eye(6)[:2])
         a1.copy_(torch.eye(6)[2:4])

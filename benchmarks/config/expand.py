@@ -8,10 +8,14 @@ from dataclasses import replace
 from typing import Any
 
 from benchmarks.config.depth import depth_problems
+from benchmarks.config.sources import key_sources
 from benchmarks.config.spec import _SCENARIO_RESERVED, RunSpec, SuiteMeta, duplicates
 from benchmarks.core.typed import ConfigError, build, coerce, to_dict
 
-_TOP_LEVEL = ("suite", "train", "hparams", "variants", "scenarios")
+_TOP_LEVEL = ("suite", "train", "hparams", "variants", "scenarios", "tune")
+#: keys of one [tuned.<scenario>.<strategy>] entry of a fragment (benchmarks/tuning/fragment.py)
+_TUNED_KEYS = ("hparams", "train", "protocol", "k", "validation_fraction", "trials", "metric", "score", "date",
+               "study")
 
 
 def _hint(name: str, choices: list[str]) -> str:
@@ -22,14 +26,19 @@ def _hint(name: str, choices: list[str]) -> str:
 class SuiteExpander:
     """Turns a parsed suite TOML into run specs. Problems go to ``self.errors``; ``run`` raises them."""
 
-    def __init__(self, doc: Mapping[str, Any], *, name: str, where: str) -> None:
+    def __init__(self, doc: Mapping[str, Any], *, name: str, where: str,
+                 tuned: Mapping[tuple[str, str], tuple[str, Mapping[str, Any]]] | None = None,
+                 overridden: set[tuple[str, ...]] | None = None) -> None:
         from benchmarks.models import MODELS
         from benchmarks.scenarios import SCENARIOS
         from strategies import STRATEGIES
 
         self.doc, self.name, self.where = doc, name, where
+        self.tuned = dict(tuned or {})  # (scenario, strategy) -> (fragment path, its entry)
+        self.overridden = set(overridden or ())  # key paths changed by --set
         self.errors: list[str] = []
         self.scenarios, self.models, self.strategies = SCENARIOS, MODELS, STRATEGIES
+        self.run_lists: dict[str, tuple[str, ...]] = {}  # scenario -> strategies it runs
 
     def run(self) -> list[RunSpec]:
         """All run specs of the suite, or ConfigError with every problem found."""
@@ -45,9 +54,26 @@ class SuiteExpander:
             self.errors.append(f"{self.where}: no [scenarios.<name>] table; add at least one scenario")
         for sname, table in scenarios.items():
             specs += self._scenario(sname, table, meta, variants)
+        self._check_tuned(variants)
+        if "tune" in self.doc:
+            from benchmarks.tuning.space import tune_problems
+
+            self.errors += tune_problems(self.doc["tune"], f"{self.where} [tune]", self.run_lists,
+                                         {v: t["strategy"] for v, t in variants.items()})
         if self.errors:
             raise ConfigError(list(dict.fromkeys(self.errors)))  # one line per distinct problem
         return specs
+
+    def _check_tuned(self, variants: Mapping[str, Any]) -> None:
+        """Fragment entries name a scenario of this suite and a strategy it knows, with known keys only."""
+        for (sname, strategy), (path, entry) in self.tuned.items():
+            where = f"{path} [tuned.{sname}.{strategy}]"
+            if sname not in self.doc.get("scenarios", {}):
+                self.errors.append(f"{where}: this suite has no scenario {sname!r}; tune again or drop the include")
+            elif strategy not in self.strategies and strategy not in variants:
+                self.errors.append(f"{where}: unknown strategy {strategy!r}")
+            for key in sorted(set(entry) - set(_TUNED_KEYS)):
+                self.errors.append(f"{where}: unknown key {key!r}; an entry has {', '.join(_TUNED_KEYS)}")
 
     # -- strategies and variants -------------------------------------------------------------
     def _check_hparam_tables(self, tables: Mapping[str, Any], where: str, extra: tuple[str, ...] = ()) -> None:
@@ -88,6 +114,7 @@ class SuiteExpander:
         model = self._model(table.get("model", {}), entry, where)
         seeds = self._list(table, "seeds", int, meta.seeds if meta else (0,), where)
         names = self._list(table, "strategies", str, meta.strategies if meta else (), where)
+        self.run_lists[sname] = names
         if not names and meta is not None:
             self.errors.append(f"{where}: no strategies (set [suite] strategies or this scenario's strategies)")
         self._check_hparam_tables(table.get("hparams", {}), f"{where} hparams", tuple(variants))
@@ -157,23 +184,48 @@ class SuiteExpander:
             self.errors.append(f"{where}: {exc}; remove it from this scenario's strategies")
             return []
         sentry = self.strategies.get(base)
-        hp = {**sentry.meta["per_setting"].get(setting, {}), **self.doc.get("hparams", {}).get(base, {})}
-        hp.update(variant["hparams"] if variant else {})
-        hp.update(table.get("hparams", {}).get(strategy, {}))
+        hp_layers, train_layers, tuned = self._layers(sname, strategy, base, setting, table, variant)
+        hp = {k: v for _, _, values in hp_layers for k, v in values.items()}
         params = build(sentry.params, hp, f"{where} strategy {strategy!r}", self.errors)
-        train_raw = {**self.doc.get("train", {}), **table.get("train", {}), **(variant["train"] if variant else {})}
+        train_raw = {k: v for _, _, values in train_layers for k, v in values.items()}
         twhere = f"{self.where} [variants.{strategy}] / [train]" if variant else f"{where} / [train]"
         train = build(TrainConfig, train_raw, twhere, self.errors)
         if params is None or train is None:
             return []
+        sources = {
+            "strategy": key_sources(sentry.params, hp_layers, where=self.where, overridden=self.overridden),
+            "train": key_sources(TrainConfig, train_layers, where=self.where, overridden=self.overridden),
+            **({"tuned": tuned} if tuned else {}),
+        }
         for problem in depth_problems(mname, mparams, params):
             self.errors.append(f"{where} strategy {strategy!r}: {problem}")
         return [
             RunSpec(
                 suite=self.name, scenario=sname, scenario_entry=entry.name, setting=setting,
                 strategy=strategy, strategy_entry=base, seed=seed, device=meta.device, reference=meta.reference,
-                scenario_params=to_dict(sparams), model={"name": mname, **to_dict(mparams)}, strategy_params=to_dict(params), train=to_dict(train),
-                log=meta.log,
+                scenario_params=to_dict(sparams), model={"name": mname, **to_dict(mparams)},
+                strategy_params=to_dict(params), train=to_dict(train), sources=sources, log=meta.log,
             )
             for seed in seeds
         ]
+
+    def _layers(self, sname, strategy, base, setting, table, variant):
+        """(strategy-parameter layers, train layers, tuned record or None), in increasing precedence."""
+        hp_layers = [
+            ("default", (setting,), self.strategies.get(base).meta["per_setting"].get(setting, {})),
+            ("hand-set", ("hparams", base), self.doc.get("hparams", {}).get(base, {})),
+            ("hand-set", ("variants", strategy, "hparams"), variant["hparams"] if variant else {}),
+            ("hand-set", ("scenarios", sname, "hparams", strategy), table.get("hparams", {}).get(strategy, {})),
+        ]
+        train_layers = [
+            ("hand-set", ("train",), self.doc.get("train", {})),
+            ("hand-set", ("scenarios", sname, "train"), table.get("train", {})),
+            ("hand-set", ("variants", strategy, "train"), variant["train"] if variant else {}),
+        ]
+        if (sname, strategy) not in self.tuned:
+            return hp_layers, train_layers, None
+        path, entry = self.tuned[(sname, strategy)]
+        hp_layers.append(("tuned", (path,), entry.get("hparams", {})))
+        train_layers.append(("tuned", (path,), entry.get("train", {})))
+        record = {k: v for k, v in entry.items() if k not in ("hparams", "train")}
+        return hp_layers, train_layers, {"fragment": path, **record}

@@ -25,10 +25,11 @@ def preflight(specs: list[RunSpec], local_gpu: bool = True) -> list[str]:
     seen_loss = {s.scenario for s in specs if s.scenario_params.get("loss_on_seen_classes") and s.setting != "class_il"}
     problems += [f"[scenarios.{name}]: loss_on_seen_classes applies to class_il only (no growing head); remove it"
                  for name in sorted(seen_loss)]
-    if "split_text" in families:  # data present, groups valid, tokens cached (benchmarks/scenarios/split_text.py)
+    text = [s for s in specs if _family(s.scenario_entry) == "split_text"]  # also the literature protocols
+    if text:  # data present, groups valid, tokens cached (benchmarks/scenarios/split_text.py)
         from benchmarks.scenarios.split_text import check_specs
 
-        problems += check_specs([s for s in specs if s.scenario_entry.startswith("split_text")])
+        problems += check_specs(text)
     if local_gpu and any(s.device == "cuda" for s in specs):
         import torch
 
@@ -54,3 +55,10 @@ def _logger_problems(kinds: set[str]) -> list[str]:
                 problems.append(f"log = {kind!r} needs the {module} package: pip install -e '.[log]' "
                                 f"(or pip install {module}), or leave {kind!r} out of log / --log")
     return problems
+
+
+def _family(entry: str) -> str | None:
+    """The registered family of scenario ``entry`` (e.g. "split_text" for the literature protocols too)."""
+    from benchmarks.scenarios import SCENARIOS
+
+    return SCENARIOS.get(entry).meta.get("family") if entry in SCENARIOS else None

@@ -24,6 +24,9 @@ class SuiteMeta:
         reference: published table the report compares with (e.g. "hsu2018"), or "".
         budget_minutes: expected wall time on 2 CPU cores (informational, shown by the runner).
         log: run loggers, any of "tensorboard", "wandb" (benchmarks/engine/run_log.py); () = none (default).
+        include: tuned-hyper-parameter fragments written by ``python -m benchmarks tune`` (paths relative
+            to the suite file, e.g. ["tuned/text.toml"]); their [tuned.<scenario>.<strategy>] values
+            take precedence over the suite's own (docs/tuning.md).
     """
 
     description: str = ""
@@ -32,6 +35,7 @@ class SuiteMeta:
     device: str = "auto"
     reference: str = ""
     budget_minutes: float = 0.0
+    include: tuple[str, ...] = ()
     log: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -41,7 +45,7 @@ class SuiteMeta:
         check(len(self.seeds) > 0, "seeds must list at least one seed")
         unknown = [name for name in self.log if name not in LOGGERS]
         check(not unknown, f"log = {list(self.log)}: unknown logger(s) {unknown}; use any of {list(LOGGERS)}, or [] for none")
-        for key in ("seeds", "strategies", "log"):
+        for key in ("seeds", "strategies", "include", "log"):
             twice = duplicates(getattr(self, key))
             check(not twice, f"{key} = {list(getattr(self, key))} lists {twice} more than once; "
                              "each would run twice with one run id: list each once")
@@ -70,6 +74,11 @@ class RunSpec:
     strategy_params: dict[str, Any] = field(hash=False)
     train: dict[str, Any] = field(hash=False)
     diagnostics: dict[str, Any] | None = field(default=None, hash=False)  # benchmarks/diagnostics params
+    # tuning trials only (benchmarks/tuning): train on the first k experiences' training data less a
+    # validation split, evaluate on that split; {"experiences": k, "validation_fraction": f, "seed": s}
+    holdout: dict[str, Any] | None = field(default=None, hash=False)
+    # where each hyper-parameter came from (default / hand-set / tuned); recorded, not part of the run id
+    sources: dict[str, Any] | None = field(default=None, hash=False, compare=False)
     # run logging (benchmarks/engine/run_log.py): how a run is watched, not what it computes, so neither
     # is in config() or the run id; log_dir is set by run_suite from the results folder
     log: tuple[str, ...] = field(default=(), hash=False, compare=False)
@@ -85,6 +94,7 @@ class RunSpec:
             "seed": self.seed,
             "device": self.device,
             **({"diagnostics": dict(self.diagnostics)} if self.diagnostics is not None else {}),
+            **({"holdout": dict(self.holdout)} if self.holdout is not None else {}),
         }
 
     @property

@@ -76,6 +76,10 @@ def _build(spec: RunSpec, device, run_log=None):
 
     sentry = SCENARIOS.get(spec.scenario_entry)
     scenario = build_scenario(spec.scenario_entry, sentry.params(**_tuples(spec.scenario_params)), seed=spec.seed)
+    if spec.holdout is not None:  # a tuning trial: first k experiences' training data, split (never test data)
+        from benchmarks.tuning.holdout import holdout_scenario
+
+        scenario = holdout_scenario(scenario, **spec.holdout)
     mparams = {k: v for k, v in spec.model.items() if k != "name"}
     seed_everything(spec.seed)  # model init depends on the seed only, not on data loading
     model = build_model(spec.model["name"], MODELS.get(spec.model["name"]).params(**_tuples(mparams)), scenario.info)
@@ -297,6 +301,7 @@ def _result(spec: RunSpec, state: RunState, error: dict | None, started: float) 
         **({"diagnostics": state.diagnostics} if state.diagnostics is not None else {}),
         **({"routing": state.routing} if state.routing is not None else {}),
         "config": spec.config(),
+        **({"hparams_provenance": spec.sources} if spec.sources is not None else {}),
         "seeds": {"global": spec.seed, "class_order": spec.seed, "model_init": spec.seed, "data_order": spec.seed + 1},
         "provenance": provenance(state.device, started),
     }

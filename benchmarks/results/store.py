@@ -61,7 +61,14 @@ Stable keys that scripts (and the report) rely on, schema version 1:
                      "routing_accuracy": [i][b][j]  mean share of j's top-k slots on owned[j][b];
                                 null for j > i}
     config          full resolved config {"scenario": {...}, "model": {...}, "strategy": {...},
-                    "train": {...}, "seed": int}
+                    "train": {...}, "seed": int} (+ "holdout": {"experiences", "validation_fraction",
+                    "seed"} for a tuning trial, benchmarks/tuning: scored on a validation split)
+    hparams_provenance  (optional, added in place) where each hyper-parameter came from:
+                    {"strategy": {key: {"source": "default" | "hand-set" | "tuned", "from": str[, "doc"]}},
+                     "train": {same for TrainConfig keys},
+                     "tuned": {"fragment", "protocol", "k", "validation_fraction", "trials", "metric",
+                               "score", "date", "study"} (only when a tuned fragment set values)};
+                    benchmarks/config/sources.py; ``hparams_label`` below summarises it
     seeds           {"global", "class_order", "model_init", "data_order"}
     provenance      {"git_commit", "git_dirty", "packages": {name: version}, "python", "platform",
                      "device", "device_name", "hostname", "started_at", "finished_at", "command"}
@@ -153,3 +160,19 @@ def load_results(folder: Path) -> list[dict[str, Any]]:
     if not folder.is_dir():
         raise FileNotFoundError(f"results folder {folder} does not exist (run `make bench` first)")
     return [load_result(p) for p in iter_result_files(folder)]
+
+
+def hparams_label(sources: dict | None) -> str | None:
+    """One word for a run's ``hparams_provenance``: "tuned (k=2, 12 trials)", "hand-set" or "default".
+
+    "tuned" when a tuned fragment set any key; "hand-set" when a suite table or ``--set`` set any (the
+    suite's shared [train] counts); "default" when every key is a documented default; None when the run
+    records no provenance (results written before it existed).
+    """
+    if not sources:
+        return None
+    kinds = {v.get("source") for part in ("strategy", "train") for v in (sources.get(part) or {}).values()}
+    tuned = sources.get("tuned")
+    if "tuned" in kinds and tuned:
+        return f"tuned (k={tuned.get('k')}, {tuned.get('trials')} trials)"
+    return "hand-set" if "hand-set" in kinds else "default"

@@ -5,6 +5,7 @@ from benchmarks.scenarios import (
     split_mnist,  # noqa: F401  (registers split_mnist_*)
     split_text,  # noqa: F401  (registers split_text_*)
     synthetic,  # noqa: F401  (registers synthetic_*, for tests)
+    text_protocols,  # noqa: F401  (registers clinc150_vag_*, banking77_vag_*, ...: the literature's splits)
 )
 from benchmarks.scenarios.base import SCENARIOS, Scenario
 

@@ -5,6 +5,8 @@
   one head per task (n_outputs = the largest group).
 
 CLINC150 (default): its 10 domains of 15 intents are the 10 experiences, in domains.json order.
+BANKING77 (``dataset = "banking77"``): 77 intents with no grouping of their own; give ``groups`` or
+``n_experiences`` (the literature's splits are registered scenarios: benchmarks/scenarios/text_protocols.py).
 A file (``dataset = "file"``): CSV or JSON-lines records (one file with a split column, or separate
 ``train_path`` and ``test_path`` files; benchmarks/data/textfile.py), grouped by explicit ``groups`` or into
 ``n_experiences`` of a random intent order seeded by the run seed. Inputs are (2, max_length)
@@ -34,7 +36,8 @@ class SplitTextParams:
     """Split-text options.
 
     Args:
-        dataset: "clinc150" (Larson et al. 2019, from the mirror or download) or "file".
+        dataset: "clinc150" (Larson et al. 2019), "banking77" (Casanueva et al. 2020; needs groups or
+            n_experiences), both from the mirror or download, or "file".
         path: the CSV / JSON-lines file when dataset = "file" (relative to the working directory).
         train_path: instead of path: the file of training utterances (with test_path).
         test_path: the file of test utterances (with train_path).
@@ -53,7 +56,7 @@ class SplitTextParams:
         test_per_class: at most this many test utterances per label (0 = all), seeded.
     """
 
-    dataset: Literal["clinc150", "file"] = "clinc150"
+    dataset: Literal["clinc150", "banking77", "file"] = "clinc150"
     path: str = ""
     train_path: str = ""
     test_path: str = ""
@@ -74,8 +77,9 @@ class SplitTextParams:
         object.__setattr__(self, "groups", tuple(tuple(g) for g in self.groups))  # lists from JSON/TOML
         self._check_files()
         check(not (self.groups and self.n_experiences), "give either groups or n_experiences, not both")
-        check(self.dataset != "file" or bool(self.groups) or self.n_experiences > 0,
-              "dataset = 'file' needs groups = [[...], ...] or n_experiences = N")
+        check(self.dataset == "clinc150" or bool(self.groups) or self.n_experiences > 0,
+              f"dataset = {self.dataset!r} needs groups = [[...], ...] or n_experiences = N (or use a registered "
+              "protocol scenario such as banking77_vag_class_il)")
         check(self.n_experiences >= 0 and self.keep_experiences >= 0, "n_experiences/keep_experiences must be >= 0")
         check(0 < self.test_fraction < 1, "test_fraction must be in (0, 1)")
         check(4 <= self.max_length <= 512, "max_length must be in 4..512")
@@ -111,6 +115,10 @@ def _load(data: tuple[tuple[str, Any], ...]):
         from benchmarks.data.clinc150 import load_clinc150
 
         return load_clinc150()
+    if p["dataset"] == "banking77":
+        from benchmarks.data.banking77 import load_banking77
+
+        return load_banking77()[0], ()
     from benchmarks.data.textfile import load_text_file, load_text_files
 
     columns = {"text_column": p["text_column"], "label_column": p["label_column"], "encoding": p["encoding"]}
@@ -169,8 +177,14 @@ def check_specs(specs) -> list[str]:
     problems: list[str] = []
     seen = set()
     for spec in specs:
-        params = SCENARIOS.get(spec.scenario_entry).params(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in spec.scenario_params.items()})
+        entry = SCENARIOS.get(spec.scenario_entry)
+        params = entry.params(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.scenario_params.items()})
+        try:
+            if "split_text_params" in entry.meta:  # a protocol scenario (text_protocols.py) -> split-text params
+                params = entry.meta["split_text_params"](params)
+        except ValueError as exc:  # e.g. a task_order the protocol does not have
+            problems.append(f"scenario {spec.scenario!r}: {exc}")
+            continue
         key = (params, spec.seed if params.n_experiences else 0)
         if key in seen:
             continue

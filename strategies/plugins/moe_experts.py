@@ -51,10 +51,12 @@ class NoisyTopKRouter(nn.Module):
         self.w_gate = nn.Parameter(torch.zeros(dim, n_experts))
         self.w_noise = nn.Parameter(torch.zeros(dim, n_experts))
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        """Gates (B, E) of inputs h (B, D): k non-zero entries per row, summing to 1."""
+    def forward(self, h: torch.Tensor, noisy: bool | None = None) -> torch.Tensor:
+        """Gates (B, E) of inputs h (B, D): k non-zero entries per row, summing to 1; ``noisy`` (default:
+        this module's training mode) adds the gating noise. A mixture passes the *model's* mode: a router
+        inside a frozen block (kept in eval mode by the backbone) still trains with noise."""
         logits = h @ self.w_gate  # (B, E)
-        if self.training:
+        if self.training if noisy is None else noisy:
             logits = logits + torch.randn_like(logits) * (F.softplus(h @ self.w_noise) + NOISE_EPS)
         top, idx = logits.topk(self.top_k, dim=1)  # (B, k)
         return torch.zeros_like(logits).scatter(1, idx, top.softmax(1))
@@ -71,13 +73,16 @@ class Routing:
     def __init__(self, selector: PCASelector, *, route_by_task: bool) -> None:
         self.selector, self.route_by_task = selector, route_by_task
         self.current = -1  # experience being trained (its router)
+        self.training = False  # mode of the model's forward in flight (backbone pre-hook)
         self.task_labels: torch.Tensor | None = None  # of the forward in flight (backbone pre-hook)
         self.choice: torch.Tensor | None = None  # (B,) router index per sample
         self.eval_choice: list[torch.Tensor] = []  # (B,) per evaluated batch
 
     def capture(self, model: nn.Module, args: tuple, kwargs: dict) -> None:
-        """Backbone forward pre-hook: keep the task labels of model(x, task_labels)."""
+        """Backbone forward pre-hook: keep the task labels of model(x, task_labels) and the model's mode
+        (the blocks' own mode is eval when the config freezes them, e.g. MiniLM ``frozen_layers = 6``)."""
         self.task_labels = args[1] if len(args) > 1 else kwargs.get("task_labels")
+        self.training = model.training
 
     def choose(self, h: torch.Tensor, training: bool) -> None:
         """Router index per sample of first-token states h (B, D) at the first adapted block."""
@@ -118,14 +123,14 @@ class BlockMixture:
 
     def _route(self, block: nn.Module, args: tuple) -> None:
         h = args[0][:, 0].float()  # block input (B, L, D) -> first token (B, D)
-        training = self.routers.training
+        training = self.routing.training  # the model's mode: frozen blocks (and their routers) stay in eval
         if self.first:
             self.routing.choose(h, training)
         choice = self.routing.choice
         self.gates = h.new_zeros(len(h), len(self.names))
         for r in choice.unique().tolist():
             idx = (choice == r).nonzero().squeeze(1)
-            self.gates = self.gates.index_put((idx,), self.routers[r](h[idx]))
+            self.gates = self.gates.index_put((idx,), self.routers[r](h[idx], noisy=training))
         picked = self.gates.detach().topk(self.top_k, dim=1).indices  # (B, k)
         if training:
             self.counts += torch.bincount(picked.flatten().cpu(), minlength=len(self.names))

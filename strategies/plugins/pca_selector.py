@@ -40,6 +40,9 @@ class PCASelector(nn.Module):
 
     def fit(self, experience: int) -> None:
         """Fit ``experience``'s mean and principal directions on the collected features, then drop them."""
+        if not self._seen:
+            raise RuntimeError(f"PCASelector.fit({experience}): no training features were collected (the "
+                               "router choice must see the training forwards: moe_experts.Routing.choose)")
         x = torch.cat(self._seen).to(self.means)  # (N, D)
         self._seen = []
         mean = x.mean(0)
