@@ -18,7 +18,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,ray,tune]"
+	$(PY) -m pip install --quiet -e ".[dev,ray,tune,log]"
 	touch $(STAMP)
 
 bench: setup

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description="clbench: continual-learning benchmarks")
+def _parser(prog: str = "python -m benchmarks") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="clbench: continual-learning benchmarks")
     sub = p.add_subparsers(dest="command", required=True)
     commands = (("run", "run a suite and write one JSON per run"), ("check", "validate a suite, run nothing"),
                 ("tune", "choose hyper-parameters by the suite's [tune] protocol (docs/tuning.md)"))
@@ -19,6 +19,11 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a suite value, e.g. --set train.epochs=2 --set suite.seeds=[0]")
         s.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="overrides [suite] device")
+    for name in ("run", "check"):  # tune's trials are not logged runs
+        sub.choices[name].add_argument(
+            "--log", type=_log_list, default=None, metavar="LOGGERS",
+            help="log each run to tensorboard and/or wandb under RESULTS/logs, e.g. --log tensorboard,wandb "
+                 "('none': off); overrides [suite] log")
     r = sub.choices["run"]
     r.add_argument("--results", default="results", help="results folder (default: results)")
     r.add_argument("--jobs", type=int, default=1, help="runs in parallel (worker processes)")
@@ -39,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _log_list(text: str) -> list[str]:
+    """``"tensorboard,wandb"`` -> ["tensorboard", "wandb"]; "none" or "" -> [] (validated with the suite)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    return [] if names == ["none"] else names
+
+
 def _list() -> int:
     from benchmarks.config.loader import SUITES_DIR
     from benchmarks.models import MODELS
@@ -56,9 +67,9 @@ def _list() -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> int:
     """Entry point; returns the process exit code (2 for configuration errors)."""
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     if args.command == "list":
         return _list()
     if args.command == "tune":
@@ -67,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.core.typed import ConfigError
 
     try:
-        specs = load_suite(args.suite, args.overrides, device=args.device)
+        specs = load_suite(args.suite, args.overrides, device=args.device, log=args.log)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -107,12 +118,19 @@ def _run(args, specs) -> int:
 
 
 def _report(results: Path) -> None:
+    """Write the report, then print where it is and the best strategy of each scenario."""
     from reports import ReportError, build_report
+    from reports.headline import headline_lines
 
     try:
-        print(f"report: {build_report(results, results / 'report')}")
+        index = build_report(results, results / "report")
     except ReportError as exc:  # results stay; the report can be rebuilt with `make report`
         print(f"report not written: {exc}", file=sys.stderr)
+        return
+    print(f"report: {index} (Markdown: {index.parent / 'index.md'})")
+    print("best strategy per scenario (final average accuracy, Chaudhry forgetting):")
+    for line in headline_lines(results):
+        print(f"  {line}")
 
 
 def _tune(args) -> int:

@@ -32,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = index.parent
     print(f"report written to {out}/ (open {index}; Markdown: {out / 'index.md'})")
+    from reports.headline import headline_lines
+
+    print("best strategy per scenario (final average accuracy, Chaudhry forgetting):")
+    for line in headline_lines(args.results_dir):
+        print(f"  {line}")
     return 0
 
 

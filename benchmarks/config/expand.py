@@ -204,7 +204,7 @@ class SuiteExpander:
                 suite=self.name, scenario=sname, scenario_entry=entry.name, setting=setting,
                 strategy=strategy, strategy_entry=base, seed=seed, device=meta.device, reference=meta.reference,
                 scenario_params=to_dict(sparams), model={"name": mname, **to_dict(mparams)},
-                strategy_params=to_dict(params), train=to_dict(train), sources=sources,
+                strategy_params=to_dict(params), train=to_dict(train), sources=sources, log=meta.log,
             )
             for seed in seeds
         ]

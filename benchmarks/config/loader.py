@@ -2,7 +2,7 @@
 
 Layout of a suite file (see benchmarks/suites/*.toml):
 
-    [suite]                         description, seeds, strategies, device, reference, include
+    [suite]                         description, seeds, strategies, device, reference, include, log
     [train]                         TrainConfig defaults for every run
     [hparams.<strategy>]            strategy hyper-parameters for every scenario
     [variants.<name>]               a named variant: strategy = "<registered>", hparams = {...}, train = {...}
@@ -85,17 +85,21 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
 
 
-def suite_document(suite: str, overrides: list[str] | None = None, device: str | None = None):
-    """(path, document with --set overrides and device applied) of a suite."""
+def suite_document(suite: str, overrides: list[str] | None = None, device: str | None = None,
+                   log: list[str] | None = None):
+    """(path, document with --set overrides, device and log applied) of a suite; ``device`` and ``log``
+    (the CLI's --device / --log) replace ``[suite] device`` / ``[suite] log``."""
     path = resolve_suite_path(suite)
     doc = apply_overrides(read_toml(path), overrides or [])
     if device is not None:
         doc.setdefault("suite", {})["device"] = device
+    if log is not None:
+        doc.setdefault("suite", {})["log"] = log
     return path, doc
 
 
 def load_suite(suite: str, overrides: list[str] | None = None, device: str | None = None,
-               include: bool = True) -> list[RunSpec]:
+               include: bool = True, log: list[str] | None = None) -> list[RunSpec]:
     """Read, override, validate and expand a suite into run specs; raise ConfigError listing all problems.
 
     Args:
@@ -103,10 +107,11 @@ def load_suite(suite: str, overrides: list[str] | None = None, device: str | Non
         overrides: ``--set key=value`` items.
         device: overrides [suite] device.
         include: read the tuned fragments of ``[suite] include`` (``tune`` itself starts without them).
+        log: overrides [suite] log (run loggers; None keeps the suite's).
     """
     from benchmarks.config.sources import override_paths
 
-    path, doc = suite_document(suite, overrides, device)
+    path, doc = suite_document(suite, overrides, device, log)
     tuned = read_includes(path, doc.get("suite", {}).get("include", [])) if include else {}
     return SuiteExpander(doc, name=path.stem, where=str(path), tuned=tuned,
                          overridden=override_paths(overrides or [])).run()

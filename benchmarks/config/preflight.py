@@ -40,6 +40,20 @@ def preflight(specs: list[RunSpec], local_gpu: bool = True) -> list[str]:
             import quadprog  # noqa: F401
         except ImportError:
             problems.append("strategy 'gem' needs the QP solver quadprog: pip install quadprog")
+    problems += _logger_problems({name for s in specs for name in s.log})
+    return problems
+
+
+def _logger_problems(kinds: set[str]) -> list[str]:
+    """A run logger that the suite asks for but cannot import (the packages are the optional extra [log])."""
+    problems = []
+    for kind, module in (("tensorboard", "tensorboard"), ("wandb", "wandb")):
+        if kind in kinds:
+            try:
+                __import__(module)
+            except ImportError:
+                problems.append(f"log = {kind!r} needs the {module} package: pip install -e '.[log]' "
+                                f"(or pip install {module}), or leave {kind!r} out of log / --log")
     return problems
 
 

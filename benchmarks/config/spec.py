@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+#: the run loggers ``[suite] log`` / ``--log`` accept (benchmarks/engine/run_log.py)
+LOGGERS = ("tensorboard", "wandb")
 _SCENARIO_RESERVED = {"scenario", "strategies", "seeds", "train", "model", "hparams", "diagnostics"}
 
 
@@ -21,6 +23,7 @@ class SuiteMeta:
         device: "auto" (CUDA when present), "cpu" or "cuda".
         reference: published table the report compares with (e.g. "hsu2018"), or "".
         budget_minutes: expected wall time on 2 CPU cores (informational, shown by the runner).
+        log: run loggers, any of "tensorboard", "wandb" (benchmarks/engine/run_log.py); () = none (default).
         include: tuned-hyper-parameter fragments written by ``python -m benchmarks tune`` (paths relative
             to the suite file, e.g. ["tuned/text.toml"]); their [tuned.<scenario>.<strategy>] values
             take precedence over the suite's own (docs/tuning.md).
@@ -33,13 +36,16 @@ class SuiteMeta:
     reference: str = ""
     budget_minutes: float = 0.0
     include: tuple[str, ...] = ()
+    log: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from benchmarks.core.typed import check
 
         check(self.device in ("auto", "cpu", "cuda"), "device must be 'auto', 'cpu' or 'cuda'")
         check(len(self.seeds) > 0, "seeds must list at least one seed")
-        for key in ("seeds", "strategies", "include"):
+        unknown = [name for name in self.log if name not in LOGGERS]
+        check(not unknown, f"log = {list(self.log)}: unknown logger(s) {unknown}; use any of {list(LOGGERS)}, or [] for none")
+        for key in ("seeds", "strategies", "include", "log"):
             twice = duplicates(getattr(self, key))
             check(not twice, f"{key} = {list(getattr(self, key))} lists {twice} more than once; "
                              "each would run twice with one run id: list each once")
@@ -73,6 +79,10 @@ class RunSpec:
     holdout: dict[str, Any] | None = field(default=None, hash=False)
     # where each hyper-parameter came from (default / hand-set / tuned); recorded, not part of the run id
     sources: dict[str, Any] | None = field(default=None, hash=False, compare=False)
+    # run logging (benchmarks/engine/run_log.py): how a run is watched, not what it computes, so neither
+    # is in config() or the run id; log_dir is set by run_suite from the results folder
+    log: tuple[str, ...] = field(default=(), hash=False, compare=False)
+    log_dir: str | None = field(default=None, hash=False, compare=False)
 
     def config(self) -> dict[str, Any]:
         """The resolved config as written into the results file."""

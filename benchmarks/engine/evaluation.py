@@ -10,12 +10,20 @@ from typing import Any
 _ACC_EXP = re.compile(r"^Top1_Acc_Exp/eval_phase/test_stream/Task\d+/Exp(\d+)$")
 
 
-def make_evaluator():
-    """An EvaluationPlugin that records per-experience accuracy on the test stream (no loggers)."""
-    from avalanche.evaluation.metrics import accuracy_metrics
+def make_evaluator(run_log=None):
+    """An EvaluationPlugin that records per-experience accuracy on the test stream.
+
+    Without ``run_log`` (the default) it has no loggers and no other metric, so the fast path's dispatch
+    skips it at every training iteration. With a ``benchmarks.engine.run_log.RunLog`` its loggers are
+    attached and the training loss per mini-batch and per epoch is measured for them.
+    """
+    from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
     from avalanche.training.plugins import EvaluationPlugin
 
-    return EvaluationPlugin(accuracy_metrics(experience=True), loggers=[])
+    if run_log is None:
+        return EvaluationPlugin(accuracy_metrics(experience=True), loggers=[])
+    return EvaluationPlugin(accuracy_metrics(experience=True), loss_metrics(minibatch=True, epoch=True),
+                            loggers=run_log.loggers)
 
 
 def accuracy_row(metrics: Mapping[str, Any], n_experiences: int) -> list[float]:

@@ -65,8 +65,8 @@ class RunState:
     routing: dict[str, Any] | None = None  # routing record of a mixture of experts (moe_adapters)
 
 
-def _build(spec: RunSpec, device):
-    """Scenario, strategy and scenario info for a spec (seeded)."""
+def _build(spec: RunSpec, device, run_log=None):
+    """Scenario, strategy and scenario info for a spec (seeded); ``run_log``'s loggers join the evaluator."""
     from benchmarks.engine.evaluation import make_evaluator
     from benchmarks.engine.guards import FiniteLossGuard
     from benchmarks.fastpath.template import fast_template
@@ -87,7 +87,7 @@ def _build(spec: RunSpec, device):
     train = TrainConfig(**spec.train)
     ctx = StrategyContext(
         model=model, info=scenario.info, train=train, device=device,
-        evaluator=make_evaluator(), plugins=[FiniteLossGuard()], seed=spec.seed,
+        evaluator=make_evaluator(run_log), plugins=[FiniteLossGuard()], seed=spec.seed,
         wrap_template=fast_template if train.fast_data else None,
     )
     strategy = entry.builder(ctx, entry.params(**_tuples(spec.strategy_params)))
@@ -99,7 +99,7 @@ def _tuples(d: dict[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
 
 
-def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
+def _train_and_evaluate(spec: RunSpec, state: RunState, run_log=None) -> None:
     """The experiment loop; fills ``state`` as it goes so a failure keeps finished rows."""
     from benchmarks.diagnostics.tracker import start_diagnostics
     from benchmarks.engine.evaluation import accuracy_row
@@ -108,7 +108,7 @@ def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
     device = resolve_device(spec.device)
     state.device = str(device)
     _reset_peak_memory(device)
-    scenario, strategy = _build(spec, device)
+    scenario, strategy = _build(spec, device, run_log)
     bench, T = scenario.benchmark, scenario.info.n_experiences
     state.initial, _ = _timed(state, _initial_accuracy, strategy, bench, scenario.info)
     diagnostics = start_diagnostics(spec, bench, strategy.model)
@@ -120,6 +120,8 @@ def _train_and_evaluate(spec: RunSpec, state: RunState) -> None:
         results, seconds = _timed(state, strategy.eval, bench.test_stream)
         state.rows.append(accuracy_row(results, T))
         state.eval_time.append(seconds)
+        if run_log is not None:
+            run_log.after_experience(i, state.rows[-1])
         if diagnostics is not None:
             state.diagnostics = diagnostics.after_experience(strategy.model)
     state.memory = replay_memory(strategy, scenario.info, len(experience.dataset))
@@ -214,10 +216,11 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     """Execute a run and return its results dict (status "ok" or "failed"); never raises for run errors."""
     started, cpu_started = time.time(), time.process_time()
     state = RunState()
-    error = None
+    error = run_log = None
     try:
         with quiet_avalanche():
-            _train_and_evaluate(spec, state)
+            run_log = _open_run_log(spec)
+            _train_and_evaluate(spec, state, run_log)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001  a failing run is recorded, the suite goes on
@@ -229,8 +232,27 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         }
     state.cpu_time = time.process_time() - cpu_started
     result = _result(spec, state, error, started)
+    if run_log is not None:
+        try:
+            run_log.finish(result)
+        except Exception as exc:  # noqa: BLE001  a logger that fails at the end must not lose the result
+            warnings.warn(f"run logging of {spec.scenario}/{spec.strategy}/seed{spec.seed} failed: {exc!r}", stacklevel=1)
     _release_device_memory(state.device)
     return result
+
+
+def _open_run_log(spec: RunSpec):
+    """The run's loggers (benchmarks/engine/run_log.py), or None when logging is off (nothing attached)."""
+    if not spec.log or spec.log_dir is None:
+        return None
+    from pathlib import Path
+
+    from benchmarks.engine.run_log import RunLog
+    from benchmarks.results.store import run_filename
+
+    stem = Path(run_filename(spec.scenario, spec.strategy, spec.seed, spec.run_id)).stem
+    return RunLog(kinds=spec.log, log_dir=Path(spec.log_dir), suite=spec.suite, stem=stem,
+                  run_name=f"{spec.scenario}/{spec.strategy}/seed{spec.seed}", config=spec.config())
 
 
 def failed_result(spec: RunSpec, exc: BaseException, *, traceback_text: str | None = None) -> dict[str, Any]:

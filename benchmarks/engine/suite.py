@@ -16,6 +16,15 @@ def result_path(results_dir: Path, spec: RunSpec) -> Path:
     return Path(results_dir) / spec.suite / run_filename(spec.scenario, spec.strategy, spec.seed, spec.run_id)
 
 
+def with_log_dir(results_dir: Path, spec: RunSpec) -> RunSpec:
+    """The spec with its run logs under ``<results>/logs`` when it asks for logging (same run id)."""
+    from dataclasses import replace
+
+    from benchmarks.results.store import LOG_FOLDER
+
+    return replace(spec, log_dir=str(Path(results_dir).resolve() / LOG_FOLDER)) if spec.log else spec
+
+
 def is_done(path: Path, retry_failed: bool = True) -> bool:
     """True when a results file exists and is ok (or failed, when failures are not retried)."""
     import json
@@ -50,7 +59,7 @@ def run_suite(
     from tqdm import tqdm
 
     executor = executor or SerialExecutor()
-    todo = [s for s in specs if not is_done(result_path(results_dir, s), retry_failed)]
+    todo = [with_log_dir(results_dir, s) for s in specs if not is_done(result_path(results_dir, s), retry_failed)]
     summary = SuiteSummary(total=len(specs), skipped=len(specs) - len(todo), ok=0, failed=0)
     bar = tqdm(total=len(todo), desc="runs", unit="run", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:

@@ -140,10 +140,16 @@ def load_result(path: Path) -> dict[str, Any]:
     return data
 
 
+#: the folder of run logs (TensorBoard, W&B) under a results folder; W&B writes JSON there too
+LOG_FOLDER = "logs"
+
+
 def iter_result_files(folder: Path) -> Iterator[Path]:
-    """All results files below a folder (recursively), in a stable order; temp files skipped."""
+    """All results files below a folder (recursively), in a stable order; temp files, the report and
+    the run logs skipped."""
     for p in sorted(Path(folder).rglob("*.json")):
-        if p.name.startswith(".") or "report" in p.relative_to(folder).parts[:-1]:
+        parents = p.relative_to(folder).parts[:-1]
+        if p.name.startswith(".") or "report" in parents or (parents and parents[0] == LOG_FOLDER):
             continue
         yield p
 
