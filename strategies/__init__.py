@@ -16,6 +16,7 @@ from strategies import (  # noqa: F401  (each module registers itself)
     gem,
     icarl,
     joint,
+    klda,
     l1,
     l2,
     l2p,
@@ -27,14 +28,17 @@ from strategies import (  # noqa: F401  (each module registers itself)
     modular_lora,
     moe_adapters,
     naive,
+    ncm,
     olora,
     online_ewc,
     online_ewc_avalanche,
     pnn,
+    ranpac,
     replay,
     replay_attn_reg,
     si,
     si_avalanche,
+    slda,
 )
 from strategies.base import STRATEGIES, StrategyContext, StrategyNotApplicable, TrainConfig, check_applicable
 
