@@ -17,6 +17,7 @@ from strategies import (  # noqa: F401  (each module registers itself)
     gem,
     icarl,
     joint,
+    klda,
     l1,
     l2,
     l2p,
@@ -28,15 +29,18 @@ from strategies import (  # noqa: F401  (each module registers itself)
     modular_lora,
     moe_adapters,
     naive,
+    ncm,
     olora,
     online_ewc,
     online_ewc_avalanche,
     pnn,
+    ranpac,
     replay,
     replay_attn_reg,
     seq_star,
     si,
     si_avalanche,
+    slda,
 )
 from strategies.base import STRATEGIES, StrategyContext, StrategyNotApplicable, TrainConfig, check_applicable
 

@@ -210,7 +210,8 @@ def test_templates_with_their_own_loader_are_left_alone():
 SMALL = {"replay": {"mem_size": 20}, "replay+attn_reg": {"mem_size": 20}, "gdumb": {"mem_size": 20}, "icarl": {"memory_size": 20},
          "der": {"mem_size": 20}, "gem": {"patterns_per_exp": 10}, "agem": {"patterns_per_exp": 10, "sample_size": 8},
          "bic": {"mem_size": 40, "stage_2_epochs": 2},
-         "er_aml": {"mem_size": 80, "batch_size_mem": 4}}  # per-class buffers >= batch 16 (pos/neg loaders)
+         "er_aml": {"mem_size": 80, "batch_size_mem": 4},  # per-class buffers >= batch 16 (pos/neg loaders)
+         "ranpac": {"M": 300}, "klda": {"D": 300}}  # random feature widths: 5000 by default
 #: what reads tensors besides the main loaders, once a memory exists (second experience)
 MEMORY = {"replay": "ReplayPlugin replay batches", "replay+attn_reg": "ReplayPlugin replay batches",
           "replay_herding": "ReplayPlugin replay batches", "replay_centroid": "ReplayPlugin replay batches",

@@ -14,7 +14,8 @@ from strategies import STRATEGIES
 # Small memories so buffers fill on 16 samples per class.
 SMALL = {"replay": {"mem_size": 20}, "gdumb": {"mem_size": 20}, "icarl": {"memory_size": 20},
          "der": {"mem_size": 20}, "gem": {"patterns_per_exp": 10}, "agem": {"patterns_per_exp": 10, "sample_size": 8},
-         "bic": {"mem_size": 40, "stage_2_epochs": 2}, "er_aml": {"mem_size": 80, "batch_size_mem": 4}}
+         "bic": {"mem_size": 40, "stage_2_epochs": 2}, "er_aml": {"mem_size": 80, "batch_size_mem": 4},
+         "ranpac": {"M": 300}, "klda": {"D": 300}}  # random feature widths: 5000 by default
 
 
 def _cases():

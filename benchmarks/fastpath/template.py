@@ -70,6 +70,8 @@ aper_lora               tensor (a Naive template over the dual-branch wrapper mo
                         (``dataset_tensors``); no training epoch after the first experience
 lamaml                  tensor (a SupervisedMetaLearningTemplate: same loaders); its reservoir
                         buffer reads 10 samples a step per sample (Avalanche's Buffer)
+ncm, slda, ranpac, klda tensor (NoSGD, a Naive template without backward and step; the
+                        statistics plugin reads the features of each training batch)
 attn_reg                tensor (the plugin reads attention maps of the current batch only)
 replay+attn_reg         tensor-replay as replay; the attention plugin reads the mixed batch's maps
 lwf+attn_reg            tensor (both plugins read the current batch only)

@@ -26,6 +26,12 @@ def make_head(in_features: int, info: ScenarioInfo) -> nn.Module:
     return nn.Linear(in_features, info.n_outputs)
 
 
+def is_single_head(head: nn.Module) -> bool:
+    """True for a head that takes features only (``nn.Linear``, or a head declaring ``single_head = True``,
+    e.g. strategies/plugins/class_stats.py's closed-form heads in class- and domain-IL)."""
+    return isinstance(head, nn.Linear) or bool(getattr(head, "single_head", False))
+
+
 class HeadedModel(nn.Module):
     """Base for models = features + head. Subclasses set ``self.head`` and implement ``features``.
 
@@ -40,7 +46,7 @@ class HeadedModel(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, task_labels: torch.Tensor | None = None):
-        if isinstance(self.head, nn.Linear):
+        if is_single_head(self.head):
             return self.head(self.features(x))
         if task_labels is None:
             return self.forward_all_tasks(x)  # provided by MultiTaskModule (task-aware variant)

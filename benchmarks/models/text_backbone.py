@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmarks.models.heads import HeadedModel
+from benchmarks.models.heads import HeadedModel, is_single_head
 from benchmarks.models.transformer_api import TransformerOutput
 
 
@@ -129,7 +129,7 @@ class TextBackbone(HeadedModel):
 
     def classify(self, features: torch.Tensor, task_labels: torch.Tensor | None = None) -> torch.Tensor:
         """Head on pooled features (B, D) -> logits; task labels (B,) select the heads of a multi-head."""
-        if isinstance(self.head, nn.Linear):
+        if is_single_head(self.head):
             return self.head(features)
         if task_labels is None:
             raise ValueError("decode with a multi-head (task-IL) needs task_labels")

@@ -18,7 +18,7 @@ from torch import nn
 from benchmarks.core import ScenarioInfo
 from benchmarks.core.typed import check
 from benchmarks.models.base import MODELS
-from benchmarks.models.heads import HeadedModel, make_head
+from benchmarks.models.heads import HeadedModel, is_single_head, make_head
 from benchmarks.models.transformer_api import TransformerOutput, TransformerShape
 
 
@@ -155,7 +155,7 @@ class ViT(HeadedModel):
 
     def apply_head(self, feats: torch.Tensor, task_labels: torch.Tensor | None = None) -> torch.Tensor:
         """Head on pooled features (B, D) -> logits; task labels (B,) route a multi-head."""
-        if isinstance(self.head, nn.Linear):
+        if is_single_head(self.head):
             return self.head(feats)
         if task_labels is None:
             raise ValueError("a multi-head (task-IL) ViT needs task_labels")
