@@ -86,6 +86,7 @@ class SuiteExpander:
         params = {k: v for k, v in table.items() if k not in _SCENARIO_RESERVED}
         sparams = build(entry.params, params, where, self.errors)
         model = self._model(table.get("model", {}), entry, where)
+        sparams = self._tokenizer(sparams, model, where)
         seeds = self._list(table, "seeds", int, meta.seeds if meta else (0,), where)
         names = self._list(table, "strategies", str, meta.strategies if meta else (), where)
         if not names and meta is not None:
@@ -110,7 +111,7 @@ class SuiteExpander:
             return None
         if not self.models.get(model[0]).meta.get("transformer"):
             self.errors.append(f"{where}: diagnostics = true needs a Transformer model (vit, text_transformer, "
-                               f"minilm), not {model[0]!r}; remove it or change the model")
+                               f"minilm, hf_encoder), not {model[0]!r}; remove it or change the model")
             return None
         params = build(DiagnosticsParams, {} if value is True else value, f"{where} diagnostics", self.errors)
         return None if params is None else to_dict(params)
@@ -139,6 +140,21 @@ class SuiteExpander:
         mentry = self.models.get(name)
         params = build(mentry.params, {k: v for k, v in table.items() if k != "name"}, f"{where} model", self.errors)
         return None if params is None else (name, params)
+
+    def _tokenizer(self, sparams: Any, model: tuple[str, Any] | None, where: str) -> Any:
+        """Scenario params tokenizing with the model's tokenizer (hf_encoder: its folder), when the scenario
+        has a ``tokenizer`` (split_text) and the model declares one (registry meta ``tokenizer``)."""
+        if sparams is None or model is None or not hasattr(sparams, "tokenizer"):
+            return sparams
+        folder_of = self.models.get(model[0]).meta.get("tokenizer")
+        if folder_of is None:
+            return sparams
+        folder = folder_of(model[1])
+        if sparams.tokenizer and sparams.tokenizer != folder:
+            self.errors.append(f"{where}: tokenizer = {sparams.tokenizer!r} but model {model[0]!r} tokenizes with "
+                               f"{folder or 'all-MiniLM-L6-v2'!r}; remove tokenizer (it follows the model)")
+            return None
+        return replace(sparams, tokenizer=folder)
 
     def _runs(self, sname, entry, sparams, model, strategy, table, meta, variants, seeds, where) -> list[RunSpec]:
         from strategies import StrategyNotApplicable, TrainConfig, check_applicable
