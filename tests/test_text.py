@@ -207,7 +207,7 @@ def test_tokenizer_cache_is_reused(monkeypatch):
 
     calls = []
     real = tok._encode
-    monkeypatch.setattr(tok, "_encode", lambda texts, n: calls.append(n) or real(texts, n))
+    monkeypatch.setattr(tok, "_encode", lambda texts, n, folder="": calls.append(n) or real(texts, n, folder))
     texts = ["turn on the lights", "what is the weather like in a very long sentence " * 3]
     x = tok.tokenize(texts, max_length=8)
     assert calls == [8]
@@ -242,6 +242,10 @@ def _batch(L=10) -> torch.Tensor:
 
 
 def _model(name, setting="class_il", **params):
+    if name == "hf_encoder":  # needs a folder: MiniLM's (tests/test_hf_encoders.py covers other architectures)
+        from benchmarks.data.tokenize import minilm_folder
+
+        params = {"path": str(minilm_folder()), **params}
     torch.manual_seed(0)
     return build_model(name, MODELS.get(name).params(**params), _info(setting))
 
