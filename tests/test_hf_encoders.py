@@ -239,6 +239,7 @@ def test_frozen_prefix_cache_is_exact_on_deberta(folders, tokenizer):
 
 
 # -- MiniLM is one instance of hf_encoder ----------------------------------------------------------------
+@pytest.mark.integration  # the real MiniLM (22M parameters), 4 runs of 3 epochs
 def test_hf_encoder_on_the_minilm_folder_gives_minilms_matrices(data):
     from benchmarks.data.tokenize import minilm_folder
 

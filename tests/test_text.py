@@ -241,13 +241,18 @@ def _batch(L=10) -> torch.Tensor:
     return torch.stack([ids * mask, mask], dim=1)
 
 
-def _model(name, setting="class_il", **params):
-    if name == "hf_encoder":  # needs a folder: MiniLM's (tests/test_hf_encoders.py covers other architectures)
+def _params(name, **params):
+    """Model params; hf_encoder needs a folder: MiniLM's (tests/test_hf_encoders.py covers other architectures)."""
+    if name == "hf_encoder":
         from benchmarks.data.tokenize import minilm_folder
 
         params = {"path": str(minilm_folder()), **params}
+    return MODELS.get(name).params(**params)
+
+
+def _model(name, setting="class_il", **params):
     torch.manual_seed(0)
-    return build_model(name, MODELS.get(name).params(**params), _info(setting))
+    return build_model(name, _params(name, **params), _info(setting))
 
 
 def test_text_models_are_registered():
@@ -311,7 +316,7 @@ def test_multi_head(name, tmp_path):
 
     scenario = _scenario(_write_csv(tmp_path / "d.csv", _rows()), setting="task_il", max_length=10)
     torch.manual_seed(0)
-    model = build_model(name, MODELS.get(name).params(frozen_layers=-1), scenario.info)
+    model = build_model(name, _params(name, frozen_layers=-1), scenario.info)
     for exp in scenario.benchmark.train_stream:
         avalanche_model_adaptation(model, exp)  # what the strategies do: one head per task
     model.eval()
