@@ -292,6 +292,13 @@ def test_a_scenario_tokenizer_other_than_the_models_is_refused(folders, data):
         expand(doc, name="t", where="suite.toml")
 
 
+def test_a_scenario_without_a_tokenizer_option_is_refused(folders):
+    doc = {"suite": {"seeds": [0], "strategies": ["naive"], "device": "cpu"},
+           "scenarios": {"synthetic_class_il": {"model": {"name": "hf_encoder", "path": str(folders["bert"])}}}}
+    with pytest.raises(ConfigError, match="this scenario has no tokenizer option; use a split_text scenario"):
+        expand(doc, name="t", where="suite.toml")
+
+
 # -- bad folders: refused before training, naming the folder and the fix ---------------------------------
 def _refusal(data: Path, path: Path, **model) -> str:
     with pytest.raises(ConfigError) as info:

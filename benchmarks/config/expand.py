@@ -144,12 +144,16 @@ class SuiteExpander:
     def _tokenizer(self, sparams: Any, model: tuple[str, Any] | None, where: str) -> Any:
         """Scenario params tokenizing with the model's tokenizer (hf_encoder: its folder), when the scenario
         has a ``tokenizer`` (split_text) and the model declares one (registry meta ``tokenizer``)."""
-        if sparams is None or model is None or not hasattr(sparams, "tokenizer"):
-            return sparams
-        folder_of = self.models.get(model[0]).meta.get("tokenizer")
-        if folder_of is None:
+        folder_of = None if model is None else self.models.get(model[0]).meta.get("tokenizer")
+        if sparams is None or folder_of is None:
             return sparams
         folder = folder_of(model[1])
+        if not hasattr(sparams, "tokenizer"):
+            if folder:  # it would tokenize with another tokenizer, or not be text at all
+                self.errors.append(f"{where}: model {model[0]!r} tokenizes with {folder!r}, but this scenario has no "
+                                   "tokenizer option; use a split_text scenario (split_text_class_il, ...)")
+                return None
+            return sparams
         if sparams.tokenizer and sparams.tokenizer != folder:
             self.errors.append(f"{where}: tokenizer = {sparams.tokenizer!r} but model {model[0]!r} tokenizes with "
                                f"{folder or 'all-MiniLM-L6-v2'!r}; remove tokenizer (it follows the model)")
