@@ -207,7 +207,7 @@ def test_tokenizer_cache_is_reused(monkeypatch):
 
     calls = []
     real = tok._encode
-    monkeypatch.setattr(tok, "_encode", lambda texts, n: calls.append(n) or real(texts, n))
+    monkeypatch.setattr(tok, "_encode", lambda texts, n, folder="": calls.append(n) or real(texts, n, folder))
     texts = ["turn on the lights", "what is the weather like in a very long sentence " * 3]
     x = tok.tokenize(texts, max_length=8)
     assert calls == [8]
@@ -241,9 +241,18 @@ def _batch(L=10) -> torch.Tensor:
     return torch.stack([ids * mask, mask], dim=1)
 
 
+def _params(name, **params):
+    """Model params; hf_encoder needs a folder: MiniLM's (tests/test_hf_encoders.py covers other architectures)."""
+    if name == "hf_encoder":
+        from benchmarks.data.tokenize import minilm_folder
+
+        params = {"path": str(minilm_folder()), **params}
+    return MODELS.get(name).params(**params)
+
+
 def _model(name, setting="class_il", **params):
     torch.manual_seed(0)
-    return build_model(name, MODELS.get(name).params(**params), _info(setting))
+    return build_model(name, _params(name, **params), _info(setting))
 
 
 def test_text_models_are_registered():
@@ -307,7 +316,7 @@ def test_multi_head(name, tmp_path):
 
     scenario = _scenario(_write_csv(tmp_path / "d.csv", _rows()), setting="task_il", max_length=10)
     torch.manual_seed(0)
-    model = build_model(name, MODELS.get(name).params(frozen_layers=-1), scenario.info)
+    model = build_model(name, _params(name, frozen_layers=-1), scenario.info)
     for exp in scenario.benchmark.train_stream:
         avalanche_model_adaptation(model, exp)  # what the strategies do: one head per task
     model.eval()

@@ -112,6 +112,7 @@ class SuiteExpander:
         params = {k: v for k, v in table.items() if k not in _SCENARIO_RESERVED}
         sparams = build(entry.params, params, where, self.errors)
         model = self._model(table.get("model", {}), entry, where)
+        sparams = self._tokenizer(sparams, model, where)
         seeds = self._list(table, "seeds", int, meta.seeds if meta else (0,), where)
         names = self._list(table, "strategies", str, meta.strategies if meta else (), where)
         self.run_lists[sname] = names
@@ -137,7 +138,7 @@ class SuiteExpander:
             return None
         if not self.models.get(model[0]).meta.get("transformer"):
             self.errors.append(f"{where}: diagnostics = true needs a Transformer model (vit, text_transformer, "
-                               f"minilm), not {model[0]!r}; remove it or change the model")
+                               f"minilm, hf_encoder), not {model[0]!r}; remove it or change the model")
             return None
         params = build(DiagnosticsParams, {} if value is True else value, f"{where} diagnostics", self.errors)
         return None if params is None else to_dict(params)
@@ -166,6 +167,25 @@ class SuiteExpander:
         mentry = self.models.get(name)
         params = build(mentry.params, {k: v for k, v in table.items() if k != "name"}, f"{where} model", self.errors)
         return None if params is None else (name, params)
+
+    def _tokenizer(self, sparams: Any, model: tuple[str, Any] | None, where: str) -> Any:
+        """Scenario params tokenizing with the model's tokenizer (hf_encoder: its folder), when the scenario
+        has a ``tokenizer`` (split_text) and the model declares one (registry meta ``tokenizer``)."""
+        folder_of = None if model is None else self.models.get(model[0]).meta.get("tokenizer")
+        if sparams is None or folder_of is None:
+            return sparams
+        folder = folder_of(model[1])
+        if not hasattr(sparams, "tokenizer"):
+            if folder:  # it would tokenize with another tokenizer, or not be text at all
+                self.errors.append(f"{where}: model {model[0]!r} tokenizes with {folder!r}, but this scenario has no "
+                                   "tokenizer option; use a split_text scenario (split_text_class_il, ...)")
+                return None
+            return sparams
+        if sparams.tokenizer and sparams.tokenizer != folder:
+            self.errors.append(f"{where}: tokenizer = {sparams.tokenizer!r} but model {model[0]!r} tokenizes with "
+                               f"{folder or 'all-MiniLM-L6-v2'!r}; remove tokenizer (it follows the model)")
+            return None
+        return replace(sparams, tokenizer=folder)
 
     def _runs(self, sname, entry, sparams, model, strategy, table, meta, variants, seeds, where) -> list[RunSpec]:
         from strategies import StrategyNotApplicable, TrainConfig, check_applicable

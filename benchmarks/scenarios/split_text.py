@@ -28,7 +28,7 @@ from benchmarks.data.text import Groups, TextDataError, TextSplits, check_groups
 from benchmarks.scenarios.base import SCENARIOS, Scenario
 
 #: all-MiniLM-L6-v2's WordPiece vocabulary (benchmarks/data/tokenize.py): ids fit in uint16.
-TOKENIZER_VOCAB = 30_522
+TOKENIZER_VOCAB = 30_522  # == tokenize.MINILM_VOCAB (kept here: imported by tests and reports)
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,9 @@ class SplitTextParams:
         max_length: tokens per utterance L (CLINC150: 28 at most in train).
         train_per_class: at most this many training utterances per label (0 = all), seeded.
         test_per_class: at most this many test utterances per label (0 = all), seeded.
+        tokenizer: folder of the Hugging Face tokenizer ("" = all-MiniLM-L6-v2's, from its package).
+            Follows the model: with ``model = { name = "hf_encoder", path = P }`` the suite sets it to P
+            (benchmarks/config/expand.py); stored ids are counted at this vocabulary's width.
     """
 
     dataset: Literal["clinc150", "banking77", "file"] = "clinc150"
@@ -72,6 +75,7 @@ class SplitTextParams:
     max_length: int = 32
     train_per_class: int = 0
     test_per_class: int = 0
+    tokenizer: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "groups", tuple(tuple(g) for g in self.groups))  # lists from JSON/TOML
@@ -144,13 +148,14 @@ def prepare(params: SplitTextParams, seed: int) -> tuple[TextSplits, Groups, tor
             raise TextDataError(f"keep_experiences = {params.keep_experiences} > {len(groups)} experiences")
         groups = groups[: params.keep_experiences]
     check_groups_have_data(splits, groups)
-    return (splits, groups, tokenize(splits.train_texts, params.max_length),
-            tokenize(splits.test_texts, params.max_length))
+    return (splits, groups, tokenize(splits.train_texts, params.max_length, params.tokenizer),
+            tokenize(splits.test_texts, params.max_length, params.tokenizer))
 
 
 def build_split_text(params: SplitTextParams, *, seed: int, name: str, setting: str) -> Scenario:
     """Build the split-text benchmark for ``setting`` with the run's seed (label order, subsets)."""
     from benchmarks.data.text import class_ids, text_benchmark
+    from benchmarks.data.tokenize import vocab_size
 
     splits, groups, x_train, x_test = prepare(params, seed)
     bench = text_benchmark(
@@ -167,7 +172,8 @@ def build_split_text(params: SplitTextParams, *, seed: int, name: str, setting: 
         input_shape=(2, params.max_length),
         modality="text",
         classes_per_experience=tuple(tuple(ids[label] for label in g) for g in groups),
-        sample_bytes=token_bytes(params.max_length, TOKENIZER_VOCAB),  # uint16 ids; mask = ids != 0
+        # ids at the vocabulary's width (MiniLM's 30,522: uint16; > 65,536: uint32); the mask is derivable
+        sample_bytes=token_bytes(params.max_length, vocab_size(params.tokenizer)),
     )
     return Scenario(bench, info)
 

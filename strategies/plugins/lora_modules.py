@@ -40,7 +40,12 @@ def lora_layers(module: nn.Module) -> list[nn.Module]:
 
 
 def default_targets(model: nn.Module) -> list[str]:
-    """Query and value projections for BERT (MiniLM), the fused ``qkv`` otherwise (ViT, text Transformer)."""
+    """The Hugging Face encoder's own targets (hf_encoder/minilm: peft's per-architecture defaults, e.g.
+    query/value for BERT, q_lin/v_lin for DistilBERT), else query/value when present, else the fused
+    ``qkv`` (ViT, text Transformer)."""
+    for module in model.modules():  # the backbone may sit inside a wrapper (multi-head, prompts)
+        if getattr(module, "lora_targets", None):
+            return list(module.lora_targets)
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     return list(BERT_TARGETS if set(BERT_TARGETS) <= names else FUSED_TARGETS)
 
