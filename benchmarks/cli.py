@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -50,6 +51,7 @@ def _list() -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (2 for configuration errors)."""
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the resume hint
     if args.command == "list":
         return _list()
     from benchmarks.config.loader import load_suite
@@ -74,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args, specs) -> int:
     from benchmarks.engine.executors import make_executor
-    from benchmarks.engine.suite import run_suite
+    from benchmarks.engine.suite import ResultsWriteError, SuiteInterrupted, run_suite, stop_on_signals
+    from benchmarks.results.store import ResultsFolderError
 
     ray = {"address": args.ray_address, "num_cpus": args.threads}  # a Ray run reserves one CPU per thread
     options = ray if args.executor == "ray" else {"threads": args.threads}
@@ -85,14 +88,22 @@ def _run(args, specs) -> int:
         return 2
     t0 = time.time()
     try:
-        summary = run_suite(specs, Path(args.results), executor, retry_failed=not args.skip_failed)
-    except KeyboardInterrupt:
-        print("\ninterrupted: finished runs are saved; run the same command again to resume", file=sys.stderr)
-        return 130
+        with stop_on_signals():
+            summary = run_suite(specs, Path(args.results), executor, retry_failed=not args.skip_failed)
+    except ResultsFolderError as exc:  # before any run
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ResultsWriteError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    except SuiteInterrupted as exc:
+        command = shlex.join(["python", "-m", "benchmarks", *args.argv])
+        print(f"\n{exc}; run the same command to resume ({command})", file=sys.stderr)
+        return exc.exit_code
     print(f"{summary.line()} in {time.time() - t0:.0f} s; results in {args.results}/")
     if not args.no_report:
         _report(Path(args.results))
-    return 0 if summary.failed == 0 else 1
+    return 0 if summary.failed + summary.elsewhere_failed == 0 else 1
 
 
 def _report(results: Path) -> None:

