@@ -62,6 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "run":  # a bad results folder is refused before the (slower) data checks
+        from benchmarks.results.store import ResultsFolderError, check_results_folder
+
+        try:
+            for suite in sorted({s.suite for s in specs}):
+                check_results_folder(Path(args.results), suite)
+        except ResultsFolderError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     from benchmarks.config.preflight import preflight
 
     problems = preflight(specs, local_gpu=getattr(args, "executor", "local") == "local")

@@ -167,7 +167,7 @@ def test_unwritable_results_folder_is_refused_before_any_run(tmp_path, capsys, m
     monkeypatch.setattr(store.tempfile, "mkstemp", denied)
     assert _run_cli(tmp_path / "r") == 2
     err = capsys.readouterr().err
-    assert f"cannot write to {tmp_path / 'r' / 'tiny_suite'} (Permission denied)" in err
+    assert f"--results {tmp_path / 'r'}: cannot write to {tmp_path} (Permission denied)" in err
     assert "fix its permissions" in err
 
 
@@ -181,7 +181,7 @@ def test_read_only_file_system_is_refused(tmp_path, capsys, no_runs):
         os.rmdir("/sys/clbench-probe")
         pytest.skip("/sys is writable here")
     assert _run_cli(Path("/sys/clbench-results")) == 2
-    assert "cannot write to /sys/clbench-results/tiny_suite" in capsys.readouterr().err
+    assert "--results /sys/clbench-results: cannot write to /sys (" in capsys.readouterr().err
 
 
 def _fake_result(path: Path, suite: str) -> None:
@@ -221,9 +221,9 @@ def test_results_folders_that_are_fine(tmp_path):
     (tmp_path / "tiny" / "c.json").write_text('{"schema_version": 1, "ru')  # truncated: run again
     check_results_folder(tmp_path, "tiny")
     check_results_folder(tmp_path / "new" / "deep", "tiny")
-    assert (tmp_path / "new" / "deep" / "tiny").is_dir()
-    with pytest.raises(ResultsFolderError):
-        check_results_folder(tmp_path / "report" / "index.html", "tiny")
+    assert not (tmp_path / "new").exists() and not list(tmp_path.glob(".clbench-probe*"))  # nothing made
+    with pytest.raises(ResultsFolderError, match="index.html is a file"):
+        check_results_folder(tmp_path / "report" / "index.html" / "sub", "tiny")
 
 
 def test_truncated_result_file_is_run_again(tmp_path):

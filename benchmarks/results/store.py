@@ -158,7 +158,7 @@ _REPORT_DIR = "report"
 
 
 def check_results_folder(folder: Path, suite: str) -> None:
-    """Refuse, before any run, a results folder that cannot hold ``suite``'s results; else make it.
+    """Refuse, before any run, a results folder that cannot hold ``suite``'s results (nothing is created).
 
     A results folder holds one folder per suite (``<folder>/<suite>/*.json``, one results file per run),
     a ``report/`` folder and hidden entries (claims, temp files), and may nest other results folders;
@@ -246,13 +246,18 @@ def _parses(path: Path) -> bool:
 
 
 def _check_writable(folder: Path) -> None:
-    """Make ``folder`` and write (then remove) a probe file in it; ResultsFolderError naming the cause."""
+    """Write (then remove) a probe file in ``folder`` or its nearest existing parent; nothing is left behind."""
+    probe_in = folder
+    while not probe_in.exists() and probe_in != probe_in.parent:
+        probe_in = probe_in.parent
+    if not probe_in.is_dir():
+        raise ResultsFolderError(f"--results {folder.parent}: {probe_in} is a file, not a folder; pass a folder "
+                                 "(e.g. --results results)")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".probe.", dir=folder)
+        fd, probe = tempfile.mkstemp(prefix=".clbench-probe.", dir=probe_in)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
         raise ResultsFolderError(
-            f"--results {folder.parent}: cannot write to {folder} ({exc.strerror or exc}); pass a folder you "
+            f"--results {folder.parent}: cannot write to {probe_in} ({exc.strerror or exc}); pass a folder you "
             "can write to (e.g. --results results), or fix its permissions") from None
