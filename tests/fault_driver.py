@@ -5,7 +5,9 @@ process and, because spawned workers re-import this main module, in every worker
 - append ``start <run_id> <pid>`` / ``end <run_id> <pid>`` to the file ``$CLBENCH_FAULT_LOG``, so a test
   counts executions across processes and knows which runs are in flight;
 - sleep ``$CLBENCH_FAULT_SLOW`` seconds inside runs whose seed is in ``$CLBENCH_FAULT_SLOW_SEEDS``
-  (comma-separated; default: every seed), so a signal finds them running.
+  (comma-separated; default: every seed), so a signal finds them running;
+- with ``$CLBENCH_FAULT_BARRIER`` = ``folder:n``, start the command only once n drivers have imported
+  everything (each leaves a file in the folder), so concurrent drivers really run at the same time.
 """
 
 from __future__ import annotations
@@ -40,7 +42,19 @@ def run_one(spec):
 
 runner.run_one = run_one
 
+
+
+def _barrier(spec: str) -> None:
+    folder, n = spec.rsplit(":", 1)
+    open(os.path.join(folder, str(os.getpid())), "w").close()
+    deadline = time.time() + 600
+    while len(os.listdir(folder)) < int(n) and time.time() < deadline:
+        time.sleep(0.05)
+
+
 if __name__ == "__main__":
     from benchmarks.cli import main
 
+    if os.environ.get("CLBENCH_FAULT_BARRIER"):
+        _barrier(os.environ["CLBENCH_FAULT_BARRIER"])
     sys.exit(main())
