@@ -507,3 +507,19 @@ def test_truncated_mnist_and_clinc150_caches_are_rebuilt(tmp_path, monkeypatch):
         assert len(splits.train_texts) == 15_000 and len(domains) == 10
     finally:
         clinc150.load_clinc150.cache_clear()
+
+
+def test_signal_handlers_respect_an_ignored_sigint_and_are_restored():
+    from benchmarks.engine.suite import Stop, stop_on_signals
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # e.g. a background job of a shell script
+    try:
+        with stop_on_signals():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            with pytest.raises(Stop) as info:
+                signal.raise_signal(signal.SIGTERM)
+            assert info.value.signum == signal.SIGTERM
+            signal.raise_signal(signal.SIGTERM)  # a second signal during clean-up: ignored
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGINT, before)

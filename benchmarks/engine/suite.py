@@ -107,7 +107,8 @@ class ResultsWriteError(RuntimeError):
 
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM raise ``Stop`` in the main thread (once: a second signal during clean-up is ignored)."""
+    """SIGINT and SIGTERM raise ``Stop`` in the main thread (once: a second signal during clean-up is ignored);
+    a signal this process was started ignoring stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -119,7 +120,9 @@ def stop_on_signals() -> Iterator[None]:
             stopping = True
             raise Stop(signum)
 
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    # A signal ignored on purpose (``nohup``, a background job of a script: SIGINT) stays ignored.
+    wanted = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN]
+    old = {s: signal.signal(s, handler) for s in wanted}
     try:
         yield
     finally:
