@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -70,6 +71,7 @@ def _list() -> int:
 def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> int:
     """Entry point; returns the process exit code (2 for configuration errors)."""
     args = _parser(prog).parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the resume hint
     if args.command == "list":
         return _list()
     if args.command == "tune":
@@ -82,6 +84,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> i
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "run":  # a bad results folder is refused before the (slower) data checks
+        from benchmarks.results.store import ResultsFolderError, check_results_folder
+
+        try:
+            for suite in sorted({s.suite for s in specs}):
+                check_results_folder(Path(args.results), suite)
+        except ResultsFolderError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     from benchmarks.config.preflight import preflight
 
     problems = preflight(specs, local_gpu=getattr(args, "executor", "local") == "local")
@@ -96,7 +107,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> i
 
 def _run(args, specs) -> int:
     from benchmarks.engine.executors import make_executor
-    from benchmarks.engine.suite import run_suite
+    from benchmarks.engine.suite import ResultsWriteError, SuiteInterrupted, run_suite, stop_on_signals
+    from benchmarks.results.store import ResultsFolderError
 
     ray = {"address": args.ray_address, "num_cpus": args.threads}  # a Ray run reserves one CPU per thread
     options = ray if args.executor == "ray" else {"threads": args.threads}
@@ -107,14 +119,22 @@ def _run(args, specs) -> int:
         return 2
     t0 = time.time()
     try:
-        summary = run_suite(specs, Path(args.results), executor, retry_failed=not args.skip_failed)
-    except KeyboardInterrupt:
-        print("\ninterrupted: finished runs are saved; run the same command again to resume", file=sys.stderr)
-        return 130
+        with stop_on_signals():
+            summary = run_suite(specs, Path(args.results), executor, retry_failed=not args.skip_failed)
+    except ResultsFolderError as exc:  # before any run
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ResultsWriteError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    except SuiteInterrupted as exc:
+        command = shlex.join(["python", "-m", "benchmarks", *args.argv])
+        print(f"\n{exc}; run the same command to resume ({command})", file=sys.stderr)
+        return exc.exit_code
     print(f"{summary.line()} in {time.time() - t0:.0f} s; results in {args.results}/")
     if not args.no_report:
         _report(Path(args.results))
-    return 0 if summary.failed == 0 else 1
+    return 0 if summary.failed + summary.elsewhere_failed == 0 else 1
 
 
 def _report(results: Path) -> None:

@@ -242,3 +242,29 @@ def test_run_that_fits_no_node_fails_fast(ray_local):
     cuda = dataclasses.replace(spec, device="cuda")
     with pytest.raises(RuntimeError, match="1 GPU"):
         list(RayExecutor().submit_all([cuda]))
+
+
+@needs_ray
+def test_ray_suite_claims_its_runs_and_leaves_held_ones_to_their_holder(ray_local, tmp_path):
+    import threading
+
+    from benchmarks.engine.claims import Claims
+    from benchmarks.engine.ray_executor import RayExecutor
+    from benchmarks.engine.runner import run_one
+    from benchmarks.results.store import write_json_atomic
+
+    mine, held = tiny_specs(["naive"], seeds=(0, 1))
+    other = Claims(tmp_path / "r")  # another invocation (a live pid: this one) holds `held`
+    assert other.acquire(held) is None
+
+    def other_finishes():
+        write_json_atomic(result_path(tmp_path / "r", held), run_one(held))
+        other.release(held)
+
+    timer = threading.Timer(1.0, other_finishes)
+    timer.start()
+    summary = run_suite([mine, held], tmp_path / "r", RayExecutor(), progress=False, poll_s=0.1)
+    timer.join()
+    assert (summary.ok, summary.failed, summary.elsewhere) == (1, 0, 1)
+    assert _load(result_path(tmp_path / "r", mine))["status"] == "ok"
+    assert not list((tmp_path / "r").rglob("*.claim"))  # the Ray run's claim was given back

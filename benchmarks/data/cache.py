@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +68,22 @@ def copy_from_mirror(relative: str, dest: Path, expected_md5: str | None = None)
     shutil.copyfile(src, tmp)
     os.replace(tmp, dest)
     return True
+
+
+def load_cached(path: Path, what: str):
+    """``torch.load`` a cache file; None when it is unreadable (truncated, corrupted): the file is removed
+    with a warning naming it, and the caller rebuilds it from its source."""
+    import torch
+
+    try:
+        return torch.load(path)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # noqa: BLE001  truncated zip, bad pickle, wrong magic...: all mean "rebuild"
+        warnings.warn(f"cache file {path} ({what}) is unreadable ({type(exc).__name__}: {exc}); "
+                      "removed it and rebuilding it from its source", stacklevel=2)
+        path.unlink(missing_ok=True)
+        return None
 
 
 def unavailable(dataset: str, files: str, subdir: str, cache_folder: Path, cause: Exception) -> DataMissingError:

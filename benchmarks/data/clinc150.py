@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -66,8 +67,15 @@ def load_clinc150() -> tuple[TextSplits, Groups]:
         domains: 10 groups of 15 intent names, in the order of domains.json.
     """
     root = fetch()
-    data = json.loads((root / "data_full.json").read_text())
-    domains = json.loads((root / "domains.json").read_text())
+    try:
+        data, domains = (json.loads((root / name).read_text()) for name, _ in FILES)
+    except ValueError as exc:  # a truncated or corrupted cache copy: fetch it again (md5-checked)
+        warnings.warn(f"cached CLINC150 files in {root} are unreadable ({exc}); removed them and fetching them again",
+                      stacklevel=2)
+        for name, _ in FILES:
+            (root / name).unlink(missing_ok=True)
+        root = fetch()
+        data, domains = (json.loads((root / name).read_text()) for name, _ in FILES)
     train, test = data["train"], data["test"]
     splits = TextSplits(
         train_texts=tuple(t for t, _ in train), train_labels=tuple(label for _, label in train),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.data.cache import cache_dir, copy_from_mirror, unavailable
+from benchmarks.data.cache import cache_dir, copy_from_mirror, load_cached, unavailable
 
 # (file name, md5 of the .gz) as torchvision pins them.
 MNIST_FILES = (
@@ -40,8 +40,9 @@ def load_mnist(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST images (N, 28, 28) uint8 and labels (N,) int64 for the train or test split."""
     root = cache_dir() / "mnist"
     tensors = root / f"mnist_{'train' if train else 'test'}.pt"
-    if tensors.is_file():
-        x, y = torch.load(tensors)
+    cached = load_cached(tensors, "MNIST tensors") if tensors.is_file() else None  # corrupted: rebuilt below
+    if cached is not None:
+        x, y = cached
         return x, y
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,13 @@
 
 The file is decoded with ``encoding`` (default UTF-8; a UTF-8 byte-order mark is dropped). A byte that
 does not decode is reported with its line and the fix, never as a bare ``UnicodeDecodeError``.
+
+Control characters: a data file holds text, so a NUL byte or another control character (Unicode
+category Cc: U+0000-U+001F, U+007F-U+009F) is refused with its line and column: it comes from a binary
+or corrupted file (a spreadsheet's .xlsx renamed .csv, a truncated download), a UTF-16 file read as
+UTF-8, or a Windows file read as latin-1 (U+0080-U+009F). Allowed: tab, and line breaks (LF, CR, CRLF),
+also inside a quoted CSV field or as ``\t`` / ``\n`` escapes in a JSON string; the tokenizer treats them
+as spaces. In JSON lines the decoded values are checked too (an escaped ``\u0000`` is refused as well).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +77,7 @@ def read_records(path: str | Path, *, encoding: str = "utf-8", key: str = "path"
     if suffix not in CSV_SUFFIXES + JSONL_SUFFIXES:
         raise TextDataError(f"{path}: unknown format {suffix!r}; use .csv or .jsonl (one JSON object per line)")
     text = decode(path, encoding)
+    check_controls(path, text, encoding)
     records = _csv(path, text) if suffix in CSV_SUFFIXES else _jsonl(path, text)
     if not records.rows:
         raise TextDataError(f"{path}: the file holds no records (empty, or a header only); add one line per utterance")
@@ -135,6 +144,42 @@ def _decode_message(path: Path, data: bytes, encoding: str, exc: UnicodeDecodeEr
             f"(e.g. encoding = 'latin-1', or 'cp1252' for Windows files)")
 
 
+#: control characters a text may hold: tab, line feed, carriage return.
+ALLOWED_CONTROLS = frozenset("\t\n\r")
+_CONTROL = re.compile(r"[^\t\n\r\x20-\x7e\xa0-\U0010ffff]")  # Cc minus the allowed ones
+
+
+def check_controls(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """TextDataError naming the line and column of the first control character that is not allowed."""
+    bad = _CONTROL.search(text)
+    if bad is None:
+        return
+    pos, char = bad.start(), bad.group()
+    line = text.count("\n", 0, pos) + 1
+    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    n = len(_CONTROL.findall(text))
+    where = f"{path}:{line}: control character U+{ord(char):04X}{' (NUL)' if char == chr(0) else ''} at column " \
+            f"{column} ({n} in the file)"
+    if char == "\x00" and n >= len(text) // 4:
+        fix = "the file looks like UTF-16 text: set encoding = 'utf-16' in the scenario"
+    elif "\x80" <= char <= "\x9f":
+        fix = (f"bytes 0x80-0x9f read as {encoding!r} are Windows punctuation: set encoding = 'cp1252' "
+               "in the scenario")
+    else:
+        fix = ("a data file holds text only (tabs and line breaks are allowed): this one is binary or corrupted "
+               "(a spreadsheet renamed .csv, a truncated download?); re-export it as UTF-8 CSV or JSON lines, "
+               "or remove the character")
+    raise TextDataError(f"{where}; {fix}")
+
+
+def _check_values(path: Path, row: dict, line: int) -> None:
+    """Control characters written as JSON escapes (e.g. "\\u0000") in a record's string values."""
+    for key, value in row.items():
+        if isinstance(value, str) and (bad := _CONTROL.search(value)):
+            raise TextDataError(f"{path}:{line}: field {key!r} holds control character U+{ord(bad.group()):04X} "
+                                "(a JSON escape); a text may hold tabs and line breaks only: remove it")
+
+
 def _csv(path: Path, text: str) -> Records:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -176,6 +221,7 @@ def _jsonl(path: Path, text: str) -> Records:
             raise TextDataError(f"{path}:{n}: not valid JSON ({exc}); write one JSON object per line") from None
         if not isinstance(row, dict):
             raise TextDataError(f"{path}:{n}: expected a JSON object per line, got {type(row).__name__}")
+        _check_values(path, row, n)
         rows.append(row)
         lines.append(n)
         columns.update(dict.fromkeys(row))

