@@ -17,12 +17,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import urllib.request
 from functools import lru_cache
 from pathlib import Path
 
-from benchmarks.data.cache import DataMissingError, cache_dir, copy_from_mirror, md5, unavailable
+from benchmarks.data.cache import cache_dir, download_checked, fetch_files
 from benchmarks.data.text import TextDataError, TextSplits
 
 URL = "https://raw.githubusercontent.com/PolyAI-LDN/task-specific-datasets/master/banking_data/{name}"
@@ -35,38 +33,15 @@ MIRROR_SUBDIR = "banking77"
 SOURCE = "github.com/PolyAI-LDN/task-specific-datasets, banking_data/"
 
 
-def _download(name: str, dest: Path, digest: str, timeout: float = 30.0) -> None:
-    """Fetch one raw file of PolyAI's banking_data/ into ``dest`` and check its md5."""
-    tmp = dest.with_suffix(dest.suffix + f".{os.getpid()}.part")
-    with urllib.request.urlopen(URL.format(name=name), timeout=timeout) as response, open(tmp, "wb") as fh:
-        fh.write(response.read())
-    if md5(tmp) != digest:
-        tmp.unlink()
-        raise DataMissingError(f"downloaded BANKING77 {name} has md5 != {digest}; the upstream file changed")
-    os.replace(tmp, dest)
+def _download(name: str, dest: Path, digest: str) -> None:
+    """Fetch one raw file of BANKING77 into ``dest`` and check its md5."""
+    download_checked(URL.format(name=name), dest, digest, f"BANKING77 {name}")
 
 
 def fetch(root: Path | None = None) -> Path:
     """The folder holding train.csv, test.csv and categories.json (filled from mirror or download)."""
     root = cache_dir() / "banking77" if root is None else root
-    root.mkdir(parents=True, exist_ok=True)
-    for name, digest in FILES:
-        dest = root / name
-        if dest.is_file():
-            if md5(dest) == digest:
-                continue
-            raise DataMissingError(f"cached BANKING77 file {dest} has the wrong checksum (expected md5 {digest}); "
-                                   f"delete it so that it is copied again from the mirror or {SOURCE}")
-        if copy_from_mirror(f"{MIRROR_SUBDIR}/{name}", dest, expected_md5=digest):
-            continue
-        try:
-            _download(name, dest, digest)
-        except DataMissingError:
-            raise
-        except Exception as exc:  # network errors come in many types
-            names = ", ".join(n for n, _ in FILES) + f" (from {SOURCE})"
-            raise unavailable("BANKING77", names, MIRROR_SUBDIR, root, exc) from exc
-    return root
+    return fetch_files(root, FILES, MIRROR_SUBDIR, "BANKING77", SOURCE, download=_download, check_cached=True)
 
 
 def _rows(path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:

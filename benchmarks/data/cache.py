@@ -92,3 +92,43 @@ def unavailable(dataset: str, files: str, subdir: str, cache_folder: Path, cause
         f"{dataset} is not available: no mirror copy and the download failed ({cause}). "
         f"Put {files} into <mirror>/{subdir}/ and set CLBENCH_MIRROR=<mirror>, or copy them into {cache_folder}/"
     )
+
+
+def download_checked(url: str, dest: Path, digest: str, what: str, timeout: float = 30.0) -> None:
+    """Fetch ``url`` into ``dest`` through a temp file and check its md5 (``what`` names it in the error)."""
+    import urllib.request
+
+    tmp = dest.with_suffix(dest.suffix + f".{os.getpid()}.part")
+    with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as fh:
+        fh.write(response.read())
+    if md5(tmp) != digest:
+        tmp.unlink()
+        raise DataMissingError(f"downloaded {what} has md5 != {digest}; the upstream file changed")
+    os.replace(tmp, dest)
+
+
+def fetch_files(root: Path, files, subdir: str, dataset: str, source: str, download, check_cached: bool) -> Path:
+    """Fill ``root`` with ``files`` ((name, md5) pairs): the cached copy, else the mirror's ``subdir``, else
+    ``download(name, dest, md5)``; the error names every file, where it comes from and where to put it.
+
+    Args:
+        check_cached: also md5-check a file already in the cache (refused with the fix when it differs).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for name, digest in files:
+        dest = root / name
+        if dest.is_file():
+            if not check_cached or md5(dest) == digest:
+                continue
+            raise DataMissingError(f"cached {dataset} file {dest} has the wrong checksum (expected md5 {digest}); "
+                                   f"delete it so that it is copied again from the mirror or {source}")
+        if copy_from_mirror(f"{subdir}/{name}", dest, expected_md5=digest):
+            continue
+        try:
+            download(name, dest, digest)
+        except DataMissingError:
+            raise
+        except Exception as exc:  # network errors come in many types
+            names = ", ".join(n for n, _ in files) + f" (from {source})"
+            raise unavailable(dataset, names, subdir, root, exc) from exc
+    return root

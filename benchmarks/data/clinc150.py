@@ -12,13 +12,11 @@ timeout). Both copies are checked against the md5s of commit 828f809.
 from __future__ import annotations
 
 import json
-import os
-import urllib.request
 import warnings
 from functools import lru_cache
 from pathlib import Path
 
-from benchmarks.data.cache import DataMissingError, cache_dir, copy_from_mirror, md5, unavailable
+from benchmarks.data.cache import cache_dir, download_checked, fetch_files
 from benchmarks.data.text import Groups, TextSplits
 
 URL = "https://raw.githubusercontent.com/clinc/oos-eval/master/data/{name}"
@@ -29,33 +27,16 @@ FILES = (
 MIRROR_SUBDIR = "clinc150"
 
 
-def _download(name: str, dest: Path, digest: str, timeout: float = 30.0) -> None:
-    """Fetch one raw file of clinc/oos-eval into ``dest`` and check its md5."""
-    tmp = dest.with_suffix(dest.suffix + f".{os.getpid()}.part")
-    with urllib.request.urlopen(URL.format(name=name), timeout=timeout) as response, open(tmp, "wb") as fh:
-        fh.write(response.read())
-    if md5(tmp) != digest:
-        tmp.unlink()
-        raise DataMissingError(f"downloaded {name} has md5 != {digest}; the upstream file changed")
-    os.replace(tmp, dest)
+def _download(name: str, dest: Path, digest: str) -> None:
+    """Fetch one raw file of CLINC150 into ``dest`` and check its md5."""
+    download_checked(URL.format(name=name), dest, digest, f"CLINC150 {name}")
 
 
 def fetch(root: Path | None = None) -> Path:
     """The folder holding data_full.json and domains.json (filled from mirror or download)."""
     root = cache_dir() / "clinc150" if root is None else root
-    root.mkdir(parents=True, exist_ok=True)
-    for name, digest in FILES:
-        dest = root / name
-        if dest.is_file() or copy_from_mirror(f"{MIRROR_SUBDIR}/{name}", dest, expected_md5=digest):
-            continue
-        try:
-            _download(name, dest, digest)
-        except DataMissingError:
-            raise
-        except Exception as exc:  # network errors come in many types
-            names = ", ".join(n for n, _ in FILES) + " (from github.com/clinc/oos-eval, data/)"
-            raise unavailable("CLINC150", names, MIRROR_SUBDIR, root, exc) from exc
-    return root
+    return fetch_files(root, FILES, MIRROR_SUBDIR, "CLINC150", "github.com/clinc/oos-eval, data/",
+                       download=_download, check_cached=False)
 
 
 @lru_cache(maxsize=1)
