@@ -55,17 +55,21 @@ def _buffer_after_first_experience(name: str, mem_size: int):
     return strategy.model.eval(), kept, {c: x[y == c] for c in kept}
 
 
-def _mean_gap(model, chosen, everything) -> float:
+def _unit_features(model, x):
+    """L2-normalised features (N, D): the space coreset selection works in (iCaRL's)."""
     with torch.no_grad():
-        return (model.features(chosen).mean(0) - model.features(everything).mean(0)).norm().item()
+        return torch.nn.functional.normalize(model.features(x), dim=1)
+
+
+def _mean_gap(model, chosen, everything) -> float:
+    return (_unit_features(model, chosen).mean(0) - _unit_features(model, everything).mean(0)).norm().item()
 
 
 def test_centroid_replay_keeps_the_samples_closest_to_the_class_mean():
     model, kept, whole = _buffer_after_first_experience("replay_centroid", mem_size=8)
     assert len(kept) == 2 and all(len(v) == 4 for v in kept.values())  # 8 over the 2 classes seen
     for c, x in whole.items():
-        with torch.no_grad():
-            f = model.features(x)
+        f = _unit_features(model, x)
         closest = x[(f - f.mean(0)).pow(2).sum(1).argsort()[:4]]
         assert sorted(map(bytes, closest.numpy())) == sorted(map(bytes, kept[c].numpy()))
 
