@@ -344,3 +344,15 @@ def test_an_architecture_whose_maps_clbench_cannot_read_is_refused(tmp_path, dat
 def test_options_the_architecture_lacks_are_refused(data, folders):
     assert "a distilbert model, which has no pooler" in _refusal(data, folders["distilbert"], pooling="pooler")
     assert "frozen_layers = 3 must be in -1..2" in _refusal(data, folders["bert"], frozen_layers=3)
+
+
+def test_a_literature_protocol_tokenizes_with_the_encoders_own_tokenizer(folders):
+    """The literature's named scenarios (text_protocols.py) take hf_encoder's folder as their tokenizer."""
+    doc = {"suite": {"seeds": [0], "strategies": ["naive"], "device": "cpu"},
+           "scenarios": {"banking77_lor_class_il": {"model": {"name": "hf_encoder", "path": str(folders["bert"])}}}}
+    (spec,) = expand(doc, name="t", where="suite.toml")
+    assert spec.scenario_params["tokenizer"] == str(folders["bert"].resolve())
+    from benchmarks.scenarios.text_protocols import TextProtocolParams, protocols, split_text_params
+
+    params = split_text_params(protocols()["banking77_lor"], TextProtocolParams(**spec.scenario_params))
+    assert params.tokenizer == spec.scenario_params["tokenizer"] and params.dataset == "banking77"

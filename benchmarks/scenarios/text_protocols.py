@@ -111,6 +111,8 @@ class TextProtocolParams:
             has 98 tokens, 93% fit in 32).
         train_per_class: at most this many training utterances per intent (0 = all), seeded by the run seed.
         test_per_class: at most this many test utterances per intent (0 = all), seeded.
+        tokenizer: folder of the Hugging Face tokenizer ("" = all-MiniLM-L6-v2's); set from the model's
+            folder when the model is ``hf_encoder`` (benchmarks/config/expand.py), so any encoder runs here.
     """
 
     task_order: int = 0
@@ -118,6 +120,7 @@ class TextProtocolParams:
     max_length: int = 0
     train_per_class: int = 0
     test_per_class: int = 0
+    tokenizer: str = ""
 
     def __post_init__(self) -> None:
         check(self.task_order >= 0, "task_order must be >= 0 (an index into the protocol's task orders)")
@@ -134,7 +137,8 @@ def split_text_params(protocol: Protocol, params: TextProtocolParams) -> SplitTe
     return SplitTextParams(dataset=protocol.dataset, groups=protocol.groups(params.task_order),
                            keep_experiences=params.keep_experiences,
                            max_length=params.max_length or DEFAULT_MAX_LENGTH[protocol.dataset],
-                           train_per_class=params.train_per_class, test_per_class=params.test_per_class)
+                           train_per_class=params.train_per_class, test_per_class=params.test_per_class,
+                           tokenizer=params.tokenizer)
 
 
 def _register(protocol: Protocol, setting: str) -> None:
