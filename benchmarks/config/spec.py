@@ -56,6 +56,12 @@ def duplicates(values: tuple) -> list:
     return [v for v in dict.fromkeys(values) if values.count(v) > 1]
 
 
+#: scenario options whose default is left out of config() and the run id: the tokenizer ("" = all-MiniLM-L6-v2's,
+#: added with hf_encoder), so results written before the option existed are still found on resume.
+ID_NEUTRAL_DEFAULTS: dict[str, Any] = {"tokenizer": ""}
+_UNSET = object()
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything that defines one run; its hash is the run id (resume key)."""
@@ -85,9 +91,11 @@ class RunSpec:
     log_dir: str | None = field(default=None, hash=False, compare=False)
 
     def config(self) -> dict[str, Any]:
-        """The resolved config as written into the results file."""
+        """The resolved config as written into the results file (options added to a scenario after results
+        existed are left out at their default, ``ID_NEUTRAL_DEFAULTS``, so those results keep their run ids)."""
+        scenario = {k: v for k, v in self.scenario_params.items() if ID_NEUTRAL_DEFAULTS.get(k, _UNSET) != v}
         return {
-            "scenario": {"name": self.scenario, "registered": self.scenario_entry, **self.scenario_params},
+            "scenario": {"name": self.scenario, "registered": self.scenario_entry, **scenario},
             "model": dict(self.model),
             "strategy": {"name": self.strategy, "registered": self.strategy_entry, **self.strategy_params},
             "train": dict(self.train),
