@@ -18,20 +18,21 @@ from strategies import STRATEGIES
 #: Registered strategies that keep no past data; every other one must report a memory > 0.
 KEEPS_NO_DATA = {"naive", "ewc", "online_ewc", "si", "mas", "l2", "lwf", "attn_reg", "pnn", "lwf+attn_reg",
                  "ewc_avalanche", "online_ewc_avalanche", "si_avalanche", "mas_avalanche", "l1", "modular_lora",
-                 "moe_adapters", "l2p", "olora", "seq_star", "aper_lora"}
+                 "moe_adapters", "l2p", "olora", "seq_star", "aper_lora", "ncm", "slda", "ranpac", "klda"}
 #: Strategies whose plugins keep parameter-sized tensors besides data (``extra_state`` > 0): regularisers'
 #: importances and anchors, copies of a previous model (LwF, iCaRL, BiC, attention maps' reference),
 #: GEM's per-task gradients, the initial weights that Joint and GDumb reset to. Others report 0.
 KEEPS_PARAMETERS = {"ewc", "online_ewc", "si", "mas", "l2", "lwf", "attn_reg", "feature_replay+attn_reg",
                     "icarl", "bic", "gem", "agem", "joint", "gdumb", "replay+attn_reg", "lwf+attn_reg",
                     "ewc_avalanche", "online_ewc_avalanche", "si_avalanche", "mas_avalanche", "l1",
-                    "aper_lora"}  # aper_lora: its class prototypes (sums and counts of features)
+                    "aper_lora", "ncm", "slda", "ranpac", "klda"}  # prototypes, class statistics, covariance / Gram matrices
 SMALL = {"replay": {"mem_size": 20}, "gdumb": {"mem_size": 20}, "icarl": {"memory_size": 20},
          "der": {"mem_size": 20}, "gem": {"patterns_per_exp": 10}, "agem": {"patterns_per_exp": 10, "sample_size": 8},
          "bic": {"mem_size": 40, "stage_2_epochs": 2}, "er_aml": {"mem_size": 80, "batch_size_mem": 4},
          "feature_replay": {"mem_size": 20}, "feature_replay+attn_reg": {"mem_size": 20},
          "replay+attn_reg": {"mem_size": 20}, "replay_herding": {"mem_size": 20},
-         "replay_centroid": {"mem_size": 20}, "lamaml": {"mem_size": 20}}
+         "replay_centroid": {"mem_size": 20}, "lamaml": {"mem_size": 20},
+         "ranpac": {"M": 300}, "klda": {"D": 300}}  # random feature widths: 5000 by default
 #: Samples each data-keeping strategy holds after 2 experiences of 4 classes x 16 training samples.
 EXPECTED_SAMPLES = {"replay": 20, "gdumb": 20, "icarl": 20, "der": 20, "gem": 20, "agem": 20,
                     "bic": 40 + 4,  # + BiC's held-out memory for the bias layer (10% of mem_size)
