@@ -251,17 +251,24 @@ def _by_method(c: LiteratureComparison) -> tuple[list[str], dict[str, dict[str, 
     return metrics, rows
 
 
-def _table(c: LiteratureComparison) -> Table:
-    """One row per published method: published and clbench value per metric, backbone, source, flag."""
-    src = c.source
+def _method_rows(c: LiteratureComparison, ours, missing: str):
+    """(method, clbench strategy, [published, clbench] per metric) for each published method of ``c``;
+    ``ours(row)`` formats clbench's value, ``missing`` fills both cells of a metric the method lacks."""
     metrics, by_method = _by_method(c)
-    body = []
     for method, cells in by_method.items():
-        strategy = next(iter(cells.values())).strategy
         values = []
         for m in metrics:
             r = cells.get(m)
-            values += [f"{r.published:.2f}", plain(_ours_text(r))] if r else ["–", "–"]
+            values += [f"{r.published:.2f}", ours(r)] if r else [missing, missing]
+        yield method, next(iter(cells.values())).strategy, values
+
+
+def _table(c: LiteratureComparison) -> Table:
+    """One row per published method: published and clbench value per metric, backbone, source, flag."""
+    src = c.source
+    metrics, _ = _by_method(c)
+    body = []
+    for method, strategy, values in _method_rows(c, lambda r: plain(_ours_text(r)), "–"):
         body.append((plain(method), plain(strategy_display(strategy)) if strategy else NO_COUNTERPART, *values,
                      plain(src.backbone), plain(src.short), "yes" if src.other_backbone else "no"))
     header = ["Method (published)", "clbench strategy"]
@@ -323,13 +330,9 @@ def latex_literature_table(c: LiteratureComparison) -> str:
         return f"${r.ours.mean:.2f}{std}$ ({r.ours.n})"
 
     src = c.source
-    metrics, by_method = _by_method(c)
+    metrics, _ = _by_method(c)
     body = []
-    for method, cells in by_method.items():
-        strategy = next(iter(cells.values())).strategy
-        values = []
-        for m in metrics:
-            values += [f"{cells[m].published:.2f}" if m in cells else "--", cell(cells.get(m))]
+    for method, strategy, values in _method_rows(c, cell, "--"):
         body.append(" & ".join([latex_escape(method), latex_escape(strategy_display(strategy)) if strategy else "--",
                                 *values]))
     rhos = "; ".join(f"{latex_escape(metric_label(m))}: $\\rho = {rho:.3f}$ ($n = {n}$)" if not math.isnan(rho)
