@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from benchmarks.core.storage import label_bytes
@@ -30,6 +30,10 @@ class ScenarioInfo:
             float data); labels are not included (see ``label_bytes``).
         loss_on_seen_classes: class_il only: the training loss covers only the outputs of the classes
             seen so far (Hsu et al. 2018's ``valid_out_dim``); evaluation still reads every output.
+        token_ids: text only: the distinct token ids of the streams' inputs (train and test), sorted;
+            () = not known (any id of the vocabulary may occur). A model trained from scratch keeps
+            embedding rows for these ids only (text_transformer.py): the other rows would never be
+            read, so results are the same and the optimiser and regularisers skip ~90% of the table.
     """
 
     name: str
@@ -42,6 +46,7 @@ class ScenarioInfo:
     classes_per_experience: tuple[tuple[int, ...], ...]
     sample_bytes: int
     loss_on_seen_classes: bool = False
+    token_ids: tuple[int, ...] = field(default=(), repr=False)
 
     @property
     def multi_head(self) -> bool:

@@ -4,7 +4,7 @@ The pipeline (each step a small function, data preparation separate from trainin
 
     TextSplits (label names)  --resolve_groups-->  label groups (one per experience)
     texts --benchmarks.data.tokenize--> x (N, 2, L) int64 (token ids, attention mask)
-    text_benchmark(x, labels, groups) --> nc_benchmark: class-IL or task-IL
+    text_benchmark(x, labels, groups) --> nc_benchmark: class-IL or task-IL (+ the token ids it holds)
 
 Class ids are 0..C-1 in grouping order (group 0's labels first). Class-IL keeps these ids (one head
 over all C classes); task-IL gives experience i task label i and relabels its classes 0..n_i-1
@@ -190,13 +190,18 @@ def text_benchmark(
         train_per_class: keep at most this many training examples per class (0 = all), seeded.
         test_per_class: same for the test split.
         seed: seed of the subsets and of Avalanche's builder.
+
+    Returns:
+        (benchmark, token ids): the streams, and the distinct token ids of their inputs (train and
+        test, padding included), sorted: the embedding rows a model trained from scratch can use.
     """
     from avalanche.benchmarks import nc_benchmark
 
     ids = class_ids(groups)
     train = labelled(x_train, train_labels, ids, select(train_labels, ids, train_per_class, seed))
     test = labelled(x_test, test_labels, ids, select(test_labels, ids, test_per_class, seed))
-    return nc_benchmark(
+    token_ids = torch.unique(torch.cat([train.tensors[0][:, 0].reshape(-1), test.tensors[0][:, 0].reshape(-1)]))
+    bench = nc_benchmark(
         train,
         test,
         n_experiences=len(groups),
@@ -207,3 +212,4 @@ def text_benchmark(
         per_exp_classes={i: len(g) for i, g in enumerate(groups)},
         class_ids_from_zero_in_each_exp=task_labels,
     )
+    return bench, tuple(token_ids.tolist())

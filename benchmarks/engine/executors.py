@@ -47,12 +47,32 @@ def _check_threads(threads: int) -> int:
     return threads
 
 
-def _init_worker(threads: int) -> None:
-    import torch
+def limit_threads(threads: int):
+    """Give this process ``threads`` torch intra-op threads and as many NumPy BLAS/OpenMP threads.
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the workers
-    os.environ["OMP_NUM_THREADS"] = str(threads)
+    NumPy's BLAS (OpenBLAS) otherwise starts one thread per core whatever torch uses: GEM's QP
+    (Avalanche's ``solve_quadprog``: NumPy dot products) then ran on both cores of each of 2 workers.
+    Returns a callable that restores the previous limits.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
     torch.set_num_threads(threads)
+    limits = threadpool_limits(limits=threads)  # every BLAS/OpenMP library loaded so far
+
+    def restore() -> None:
+        limits.restore_original_limits()
+        torch.set_num_threads(before)
+
+    return restore
+
+
+def _init_worker(threads: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the workers
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)  # libraries loaded later read these
+    limit_threads(threads)
 
 
 def _run(spec: RunSpec) -> dict:
@@ -62,15 +82,12 @@ def _run(spec: RunSpec) -> dict:
 
 
 def run_with_threads(spec: RunSpec, threads: int) -> dict:
-    """``run_one(spec)`` with ``threads`` torch threads; the caller's thread count is restored after."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    """``run_one(spec)`` with ``threads`` torch (and BLAS) threads; the caller's counts are restored after."""
+    restore = limit_threads(threads)
     try:
         return _run(spec)
     finally:
-        torch.set_num_threads(before)
+        restore()
 
 
 class SerialExecutor:

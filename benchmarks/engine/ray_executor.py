@@ -44,9 +44,9 @@ def task_resources(spec: RunSpec, num_cpus: int, cluster_gpus: float) -> dict[st
 
 def _task(spec: RunSpec, num_cpus: int, run_fn: RunFn | None) -> dict:
     """Body of a Ray task: limit torch to the CPUs Ray granted, then run (run_one never raises)."""
-    import torch
+    from benchmarks.engine.executors import limit_threads
 
-    torch.set_num_threads(num_cpus)
+    limit_threads(num_cpus)  # torch and NumPy BLAS threads
     if run_fn is None:
         from benchmarks.engine.runner import run_one as run_fn
     return run_fn(spec)

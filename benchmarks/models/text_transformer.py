@@ -110,11 +110,36 @@ class TextTransformer(TextBackbone):
         self.head = make_head(p.d_model, info)
         for emb in (self.tok, self.pos):
             nn.init.normal_(emb.weight, std=0.02)  # GPT-2/BERT scale; N(0, 1) swamps the residual stream
+        self.compact_vocabulary(info.token_ids)
         if p.frozen_layers >= 0:
             self.freeze_below(p.frozen_layers)
 
+    def compact_vocabulary(self, token_ids: tuple[int, ...]) -> None:
+        """Keep the token embedding rows of ``token_ids`` only (none given: keep the whole table).
+
+        The other rows are never read, so outputs, gradients and Adam's updates of the kept rows are
+        those of the whole table bit for bit (the rows are sliced from the table initialised above,
+        after the same random draws; gradients accumulate per row in input order either way). What
+        changes is the cost: CLINC150's subsets use ~2,500 of the 30,522 ids, and the optimiser,
+        EWC/SI/MAS/L2 importances and GEM's gradient vectors then skip the unused ~90% of the table.
+        Inputs are mapped through ``tok_index`` (id -> kept row, -1 for an id not kept: an input
+        holding one fails with an index error rather than reading a wrong row).
+        """
+        if not token_ids:
+            return
+        ids = torch.tensor(token_ids, dtype=torch.long)
+        vocab = self.tok.num_embeddings
+        if ids.min() < 0 or ids.max() >= vocab:
+            raise ValueError(f"token ids outside the vocabulary of {vocab} (vocab_size): {ids.min()}..{ids.max()}")
+        index = torch.full((vocab,), -1, dtype=torch.long)
+        index[ids] = torch.arange(len(ids))
+        self.tok = nn.Embedding(len(ids), self.tok.embedding_dim, _weight=self.tok.weight.detach()[ids].clone())
+        self.register_buffer("tok_index", index, persistent=False)
+
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(ids.size(1), device=ids.device)
+        if hasattr(self, "tok_index"):
+            ids = self.tok_index[ids]
         return self.emb_drop(self.tok(ids) + self.pos(positions))  # (B, L, D)
 
     def embedding_modules(self) -> list[nn.Module]:

@@ -158,7 +158,7 @@ def build_split_text(params: SplitTextParams, *, seed: int, name: str, setting: 
     from benchmarks.data.tokenize import vocab_size
 
     splits, groups, x_train, x_test = prepare(params, seed)
-    bench = text_benchmark(
+    bench, token_ids = text_benchmark(
         x_train, splits.train_labels, x_test, splits.test_labels, groups, task_labels=setting == "task_il",
         train_per_class=params.train_per_class, test_per_class=params.test_per_class, seed=seed,
     )
@@ -174,6 +174,7 @@ def build_split_text(params: SplitTextParams, *, seed: int, name: str, setting: 
         classes_per_experience=tuple(tuple(ids[label] for label in g) for g in groups),
         # ids at the vocabulary's width (MiniLM's 30,522: uint16; > 65,536: uint32); the mask is derivable
         sample_bytes=token_bytes(params.max_length, vocab_size(params.tokenizer)),
+        token_ids=token_ids,
     )
     return Scenario(bench, info)
 
