@@ -304,3 +304,55 @@ def test_minilm_a_memoised_feature_does_not_depend_on_the_batch_that_computed_it
     alone = torch.cat([model.features(x[[i]]) for i in range(len(x))])
     feature_memo.clear()
     assert model.memo_misses == 2 * len(x) and torch.equal(together, alone)
+
+
+# -- shared through the disk cache (between the worker processes of a suite) -----------------------------
+def test_states_written_by_one_process_are_read_by_another_and_bad_shards_are_recomputed(tmp_path, monkeypatch):
+    import benchmarks.models.prefix_cache as pc
+
+    monkeypatch.setenv("CLBENCH_PREFIX_DISK", "1")
+    monkeypatch.setenv("CLBENCH_CACHE", str(tmp_path))
+    x = _inputs(8)
+    first = FrozenPrefixCache()
+    expected = first.forward(_model(1).eval(), x)
+    assert first.misses == 8 and pc.flush() == 8
+    assert pc.flush() == 0  # nothing new since
+    shards = list((tmp_path / "prefix_states").glob("*/*.pt"))
+    assert len(shards) == 1
+
+    clear_stores()  # "another process": an empty memory, the same disk
+    second = FrozenPrefixCache()
+    assert torch.equal(second.forward(_model(1).eval(), x), expected)  # read, bit for bit
+    assert second.misses == 0
+
+    monkeypatch.setenv("CLBENCH_PREFIX_DISK", "0")  # off: computed again, nothing written
+    clear_stores()
+    third = FrozenPrefixCache()
+    third.forward(_model(1).eval(), x)
+    assert third.misses == 8 and pc.flush() == 0
+
+    monkeypatch.setenv("CLBENCH_PREFIX_DISK", "1")
+    shards[0].write_bytes(b"truncated")
+    clear_stores()
+    fourth = FrozenPrefixCache()
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert torch.equal(fourth.forward(_model(1).eval(), x), expected)
+    assert fourth.misses == 8 and not shards[0].exists()  # the bad shard is removed, the states recomputed
+
+
+def test_shards_of_another_thread_count_are_not_read(tmp_path, monkeypatch):
+    import benchmarks.models.prefix_cache as pc
+
+    monkeypatch.setenv("CLBENCH_PREFIX_DISK", "1")
+    monkeypatch.setenv("CLBENCH_CACHE", str(tmp_path))
+    x, threads = _inputs(4), torch.get_num_threads()
+    FrozenPrefixCache().forward(_model(1).eval(), x)
+    pc.flush()
+    clear_stores()
+    torch.set_num_threads(threads + 1)  # batched kernels split work by thread count: another key
+    try:
+        other = FrozenPrefixCache()
+        other.forward(_model(1).eval(), x)
+        assert other.misses == 4
+    finally:
+        torch.set_num_threads(threads)

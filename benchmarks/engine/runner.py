@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import random
 import resource
+import sys
 import time
 import traceback
 import warnings
@@ -230,6 +231,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
             "traceback": traceback.format_exc(limit=20),
             "experience": state.experience,
         }
+    _share_frozen_states()
     state.cpu_time = time.process_time() - cpu_started
     result = _result(spec, state, error, started)
     if run_log is not None:
@@ -239,6 +241,14 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
             warnings.warn(f"run logging of {spec.scenario}/{spec.strategy}/seed{spec.seed} failed: {exc!r}", stacklevel=1)
     _release_device_memory(state.device)
     return result
+
+
+def _share_frozen_states() -> None:
+    """Write the frozen-prefix states this run computed where the suite's other worker processes read
+    them (benchmarks/models/prefix_cache.py); nothing to do in a process that never loaded it."""
+    prefix_cache = sys.modules.get("benchmarks.models.prefix_cache")
+    if prefix_cache is not None:
+        prefix_cache.flush()
 
 
 def _open_run_log(spec: RunSpec):
