@@ -95,7 +95,7 @@ def plot_accuracy_curves(sc: ScenarioResult) -> Figure:
             ax.fill_between(x, mean - std, mean + std, color=st.color, alpha=0.15, lw=0)
     T = max(s.curves.shape[1] for s in sc.with_results)
     ax.set_xticks(np.arange(1, T + 1))
-    ax.set_ylim(_accuracy_floor([100.0 * float(s.curves.min()) for s in sc.with_results]), 101)
+    ax.set_ylim(_accuracy_floor([100.0 * float(np.nanmin(s.curves)) for s in sc.with_results]), 101)
     ax.set_xlabel("Number of experiences trained")
     ax.set_ylabel("Avg. accuracy on experiences seen so far (%)")
     _title(fig, sc, "accuracy during training (mean ± std over seeds)")
@@ -165,6 +165,9 @@ def _heatmap(ax, s: StrategyResult, annotate: bool):
     if annotate:
         size = 8 if T <= 6 else 6.5
         for (i, j), v in np.ndenumerate(M):
+            if np.isnan(v):  # a row not evaluated (joint with final_only)
+                ax.text(j, i, "–", ha="center", va="center", fontsize=size, color="0.5")
+                continue
             ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=size, color="white" if v < 60 else "black")
     return image
 

@@ -81,15 +81,19 @@ METRIC_INFO: dict[str, tuple[str, str, bool, str]] = {
 def as_matrix(R: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     """Validate and convert an accuracy matrix to a float array of shape (T, T).
 
+    A row i < T-1 may be missing as a whole (None/NaN: not evaluated, e.g. ``joint`` with
+    ``final_only``); the metrics that need it are then NaN (reported as "—"), ACC is not.
+
     Args:
         R: square matrix, row i = accuracies on every experience after training experience i.
     """
     M = np.asarray(R, dtype=float)
     if M.ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] == 0:
         raise ValueError(f"accuracy matrix must be square and non-empty, got shape {M.shape}")
-    if not np.all(np.isfinite(M)):
-        raise ValueError("accuracy matrix contains NaN or inf")
-    if M.min() < 0.0 or M.max() > 1.0:
+    missing = np.isnan(M).all(axis=1)
+    if missing[-1] or not np.all(np.isfinite(M[~missing])):
+        raise ValueError("accuracy matrix contains NaN or inf (only whole rows before the last may be missing)")
+    if M[~missing].min() < 0.0 or M[~missing].max() > 1.0:
         raise ValueError("accuracy matrix values must lie in [0, 1] (fractions, not percent)")
     return M
 
