@@ -44,7 +44,7 @@ def task_resources(spec: RunSpec, num_cpus: int, cluster_gpus: float) -> dict[st
 
 def _task(spec: RunSpec, num_cpus: int, run_fn: RunFn | None) -> dict:
     """Body of a Ray task: limit torch to the CPUs Ray granted, then run (run_one never raises)."""
-    from benchmarks.engine.executors import limit_threads
+    from benchmarks.engine.threads import limit_threads
 
     limit_threads(num_cpus)  # torch and NumPy BLAS threads
     if run_fn is None:
