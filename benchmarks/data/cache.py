@@ -86,6 +86,20 @@ def load_cached(path: Path, what: str):
         return None
 
 
+def save_cached(obj, path: Path) -> None:
+    """``torch.save`` ``obj`` to ``path`` atomically (a temporary file in the same folder, then a rename),
+    so that a reader, another process or an interrupted run never sees a half-written cache file."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def unavailable(dataset: str, files: str, subdir: str, cache_folder: Path, cause: Exception) -> DataMissingError:
     """The error for a data set found neither in the mirror nor by download: which files go where."""
     return DataMissingError(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
-from benchmarks.data.cache import cache_dir, copy_from_mirror, load_cached, unavailable
+from benchmarks.data.cache import cache_dir, copy_from_mirror, load_cached, save_cached, unavailable
 
 # (file name, md5 of the .gz) as torchvision pins them.
 MNIST_FILES = (
@@ -52,7 +51,5 @@ def load_mnist(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     # download=True only verifies md5s and extracts the .gz files already in the cache.
     ds = MNIST(root=str(root), train=train, download=True)
     x, y = ds.data.contiguous(), ds.targets.long().contiguous()
-    tmp = tensors.with_suffix(f".{os.getpid()}.part")
-    torch.save((x, y), tmp)
-    os.replace(tmp, tensors)
+    save_cached((x, y), tensors)
     return x, y

